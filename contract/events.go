@@ -1,0 +1,184 @@
+package contract
+
+import (
+	"fmt"
+
+	"github.com/iotaledger/wasp/packages/isc"
+	"github.com/iotaledger/wasp/packages/util/rwutil"
+)
+
+// Event topics. Every state change emits exactly one of them.
+const (
+	TopicWarrantAdded   = "micropay.warrantAdded"
+	TopicWarrantRevoked = "micropay.warrantRevoked"
+	TopicSettled        = "micropay.settled"
+	TopicWarrantClosed  = "micropay.warrantClosed"
+)
+
+// WarrantAdded is emitted by addWarrant. Payload: payer | provider (rwutil
+// bytes: u32 length + AgentID.Bytes()) | epoch u32 | added u64 | balance u64 |
+// close timeout u64 | new bool.
+type WarrantAdded struct {
+	Payer, Provider isc.AgentID
+	Epoch           uint32
+	Added           uint64 // base tokens locked by this call
+	Balance         uint64 // the warrant's balance after it
+	CloseTimeout    uint64 // seconds
+	New             bool   // false for a top-up
+}
+
+// WarrantRevoked is emitted by revokeWarrant. Payload: payer | provider |
+// epoch u32 | deadline u64 (unix s) | balance u64.
+type WarrantRevoked struct {
+	Payer, Provider isc.AgentID
+	Epoch           uint32
+	Deadline        uint64
+	Balance         uint64
+}
+
+// Settled is emitted by settle and by a provider's close with a final batch.
+// Payload: payer | provider | epoch u32 | last ordinal u64 | paid u64 |
+// shortfall u64 | paid in epoch u64 | balance u64 | settled u32 | skipped u32.
+type Settled struct {
+	Payer, Provider isc.AgentID
+	Epoch           uint32
+	LastOrdinal     uint64 // lo after the batch
+	Paid            uint64 // moved to the provider by this batch
+	Shortfall       uint64 // owed by the newest payment but not covered by the balance
+	PaidInEpoch     uint64 // st after the batch
+	Balance         uint64 // wa after the batch
+	Settled         uint32 // payments that paid (possibly 0 tokens)
+	Skipped         uint32 // stale payments skipped
+}
+
+// Close reasons of WarrantClosed.
+const (
+	ClosedByProvider  uint8 = 1 // cooperative close by the provider
+	ClosedAtDeadline  uint8 = 2 // by anyone once the deadline passed
+	ClosedByScheduler uint8 = 3 // by the contract's own time-locked request
+)
+
+// WarrantClosed is emitted when a warrant is closed. Payload: payer |
+// provider | epoch u32 | paid in epoch u64 | refund u64 | how u8.
+type WarrantClosed struct {
+	Payer, Provider isc.AgentID
+	Epoch           uint32 // the epoch that ended; the next warrant gets Epoch+1
+	PaidInEpoch     uint64
+	Refund          uint64 // balance returned to the payer's L2 account
+	How             uint8  // ClosedBy* constant
+}
+
+func writePair(ww *rwutil.Writer, payer, provider isc.AgentID) {
+	ww.WriteBytes(payer.Bytes())
+	ww.WriteBytes(provider.Bytes())
+}
+
+func readPair(rr *rwutil.Reader) (payer, provider isc.AgentID) {
+	pb, sb := rr.ReadBytes(), rr.ReadBytes()
+	if rr.Err != nil {
+		return nil, nil
+	}
+	var err error
+	if payer, err = isc.AgentIDFromBytes(pb); err != nil {
+		rr.Err = fmt.Errorf("payer: %w", err)
+		return nil, nil
+	}
+	if provider, err = isc.AgentIDFromBytes(sb); err != nil {
+		rr.Err = fmt.Errorf("provider: %w", err)
+		return nil, nil
+	}
+	return payer, provider
+}
+
+// Bytes encodes the event payload.
+func (e *WarrantAdded) Bytes() []byte {
+	ww := rwutil.NewBytesWriter()
+	writePair(ww, e.Payer, e.Provider)
+	ww.WriteUint32(e.Epoch).WriteUint64(e.Added).WriteUint64(e.Balance).WriteUint64(e.CloseTimeout).WriteBool(e.New)
+	return ww.Bytes()
+}
+
+// Bytes encodes the event payload.
+func (e *WarrantRevoked) Bytes() []byte {
+	ww := rwutil.NewBytesWriter()
+	writePair(ww, e.Payer, e.Provider)
+	ww.WriteUint32(e.Epoch).WriteUint64(e.Deadline).WriteUint64(e.Balance)
+	return ww.Bytes()
+}
+
+// Bytes encodes the event payload.
+func (e *Settled) Bytes() []byte {
+	ww := rwutil.NewBytesWriter()
+	writePair(ww, e.Payer, e.Provider)
+	ww.WriteUint32(e.Epoch).WriteUint64(e.LastOrdinal).WriteUint64(e.Paid).WriteUint64(e.Shortfall)
+	ww.WriteUint64(e.PaidInEpoch).WriteUint64(e.Balance).WriteUint32(e.Settled).WriteUint32(e.Skipped)
+	return ww.Bytes()
+}
+
+// Bytes encodes the event payload.
+func (e *WarrantClosed) Bytes() []byte {
+	ww := rwutil.NewBytesWriter()
+	writePair(ww, e.Payer, e.Provider)
+	ww.WriteUint32(e.Epoch).WriteUint64(e.PaidInEpoch).WriteUint64(e.Refund).WriteUint8(e.How)
+	return ww.Bytes()
+}
+
+func decodeEvent(b []byte, read func(rr *rwutil.Reader)) error {
+	rr := rwutil.NewBytesReader(b)
+	read(rr)
+	rr.Close()
+	return rr.Err
+}
+
+// DecodeWarrantAdded decodes the payload of a TopicWarrantAdded event.
+func DecodeWarrantAdded(b []byte) (*WarrantAdded, error) {
+	e := new(WarrantAdded)
+	err := decodeEvent(b, func(rr *rwutil.Reader) {
+		e.Payer, e.Provider = readPair(rr)
+		e.Epoch, e.Added, e.Balance, e.CloseTimeout, e.New = rr.ReadUint32(), rr.ReadUint64(), rr.ReadUint64(), rr.ReadUint64(), rr.ReadBool()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("decode %s: %w", TopicWarrantAdded, err)
+	}
+	return e, nil
+}
+
+// DecodeWarrantRevoked decodes the payload of a TopicWarrantRevoked event.
+func DecodeWarrantRevoked(b []byte) (*WarrantRevoked, error) {
+	e := new(WarrantRevoked)
+	err := decodeEvent(b, func(rr *rwutil.Reader) {
+		e.Payer, e.Provider = readPair(rr)
+		e.Epoch, e.Deadline, e.Balance = rr.ReadUint32(), rr.ReadUint64(), rr.ReadUint64()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("decode %s: %w", TopicWarrantRevoked, err)
+	}
+	return e, nil
+}
+
+// DecodeSettled decodes the payload of a TopicSettled event.
+func DecodeSettled(b []byte) (*Settled, error) {
+	e := new(Settled)
+	err := decodeEvent(b, func(rr *rwutil.Reader) {
+		e.Payer, e.Provider = readPair(rr)
+		e.Epoch, e.LastOrdinal, e.Paid, e.Shortfall = rr.ReadUint32(), rr.ReadUint64(), rr.ReadUint64(), rr.ReadUint64()
+		e.PaidInEpoch, e.Balance, e.Settled, e.Skipped = rr.ReadUint64(), rr.ReadUint64(), rr.ReadUint32(), rr.ReadUint32()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("decode %s: %w", TopicSettled, err)
+	}
+	return e, nil
+}
+
+// DecodeWarrantClosed decodes the payload of a TopicWarrantClosed event.
+func DecodeWarrantClosed(b []byte) (*WarrantClosed, error) {
+	e := new(WarrantClosed)
+	err := decodeEvent(b, func(rr *rwutil.Reader) {
+		e.Payer, e.Provider = readPair(rr)
+		e.Epoch, e.PaidInEpoch, e.Refund, e.How = rr.ReadUint32(), rr.ReadUint64(), rr.ReadUint64(), rr.ReadUint8()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("decode %s: %w", TopicWarrantClosed, err)
+	}
+	return e, nil
+}

@@ -1,0 +1,406 @@
+package contract
+
+import (
+	"time"
+
+	iotago "github.com/iotaledger/iota.go/v3"
+	"github.com/iotaledger/wasp/packages/isc"
+	"github.com/iotaledger/wasp/packages/kv"
+	"github.com/iotaledger/wasp/packages/kv/codec"
+	"github.com/iotaledger/wasp/packages/kv/collections"
+	"github.com/iotaledger/wasp/packages/kv/dict"
+	"github.com/iotaledger/wasp/packages/parameters"
+	"github.com/iotaledger/wasp/packages/vm/core/accounts"
+	"github.com/micropay/micropay/contract/payment"
+)
+
+// Processor is the contract's VM processor: register it with
+// solo.WithNativeContract or a node's processor config.
+var Processor = Contract.Processor(initialize,
+	FuncPublicKey.WithHandler(registerPublicKey),
+	FuncAddWarrant.WithHandler(addWarrant),
+	FuncRevokeWarrant.WithHandler(revokeWarrant),
+	FuncSettle.WithHandler(settle),
+	FuncCloseWarrant.WithHandler(closeWarrant),
+	ViewGetWarrantInfo.WithHandler(getWarrantInfo),
+)
+
+func initialize(ctx isc.Sandbox) dict.Dict {
+	c := config{
+		DefaultCloseTimeout: optUint64(ctx, InitDefaultCloseTimeout, DefaultCloseTimeout),
+		MinCloseTimeout:     optUint64(ctx, InitMinCloseTimeout, MinCloseTimeout),
+		MaxCloseTimeout:     optUint64(ctx, InitMaxCloseTimeout, MaxCloseTimeout),
+		MinWarrant:          optUint64(ctx, InitMinWarrant, MinWarrant),
+	}
+	if c.MinCloseTimeout == 0 || c.MinCloseTimeout > c.MaxCloseTimeout {
+		panic(ErrBadParam.Create(InitMinCloseTimeout, "must be at least 1 and at most the maximum close timeout"))
+	}
+	if c.DefaultCloseTimeout < c.MinCloseTimeout || c.DefaultCloseTimeout > c.MaxCloseTimeout {
+		panic(ErrCloseTimeout.Create(c.DefaultCloseTimeout, c.MinCloseTimeout, c.MaxCloseTimeout))
+	}
+	setConfig(ctx.State(), c)
+	return nil
+}
+
+// registerPublicKey handles publicKey(pk).
+func registerPublicKey(ctx isc.Sandbox) dict.Dict {
+	payer := ctx.Caller()
+	registerKey(ctx, payer, ed25519Caller(ctx), requiredBytes(ctx, ParamPublicKey))
+	return nil
+}
+
+// addWarrant handles addWarrant(sa, pk?, ct?).
+func addWarrant(ctx isc.Sandbox) dict.Dict {
+	payer := ctx.Caller()
+	addr := ed25519Caller(ctx)
+	provider := requiredAgentID(ctx, ParamProvider)
+	if payer.Equals(provider) {
+		panic(ErrSelfWarrant.Create(payer.String()))
+	}
+	if pk := ctx.Params().Dict.Get(ParamPublicKey); pk != nil {
+		registerKey(ctx, payer, addr, pk)
+	}
+	amount := baseTokenAllowance(ctx, FuncAddWarrant.Name)
+	cfg := getConfig(ctx.State())
+	ct, ctGiven := optionalUint64(ctx, ParamCloseTimeout)
+
+	w := mustGetWarrant(ctx, payer, provider)
+	isNew := w == nil
+	switch {
+	case isNew:
+		if amount < cfg.MinWarrant {
+			panic(ErrBelowMinWarrant.Create(cfg.MinWarrant, amount))
+		}
+		if !ctGiven {
+			ct = cfg.DefaultCloseTimeout
+		}
+		if ct < cfg.MinCloseTimeout || ct > cfg.MaxCloseTimeout {
+			panic(ErrCloseTimeout.Create(ct, cfg.MinCloseTimeout, cfg.MaxCloseTimeout))
+		}
+		w = &warrant{Epoch: getEpoch(ctx.State(), payer, provider), Balance: amount, CloseTimeout: ct}
+	case w.revoked():
+		panic(ErrRevoked.Create(payer.String(), provider.String(), w.Deadline))
+	case ctGiven && ct != w.CloseTimeout:
+		panic(ErrCloseTimeoutFixed.Create(w.CloseTimeout, ct))
+	case w.Balance+amount < w.Balance:
+		panic(ErrBalanceOverflow.Create(amount, w.Balance))
+	default:
+		w.Balance += amount
+	}
+	ctx.TransferAllowedFunds(ctx.AccountID(), isc.NewAssetsBaseTokens(amount))
+	setWarrant(ctx.State(), payer, provider, w)
+	emit(ctx, TopicWarrantAdded, &WarrantAdded{
+		Payer: payer, Provider: provider, Epoch: w.Epoch,
+		Added: amount, Balance: w.Balance, CloseTimeout: w.CloseTimeout, New: isNew,
+	})
+	return nil
+}
+
+// revokeWarrant handles revokeWarrant(sa). The allowance pays the storage
+// deposit of the scheduled close and returns to the payer when it runs.
+func revokeWarrant(ctx isc.Sandbox) dict.Dict {
+	payer := ctx.Caller()
+	provider := requiredAgentID(ctx, ParamProvider)
+	w := mustGetWarrant(ctx, payer, provider)
+	if w == nil {
+		panic(ErrNoWarrant.Create(payer.String(), provider.String()))
+	}
+	if w.revoked() {
+		panic(ErrRevoked.Create(payer.String(), provider.String(), w.Deadline))
+	}
+	w.Deadline = chainTime(ctx) + w.CloseTimeout
+
+	var deposit uint64
+	if a := ctx.AllowanceAvailable(); a != nil {
+		deposit = a.BaseTokens
+	}
+	scheduled := isc.RequestParameters{
+		TargetAddress: ctx.ChainID().AsAddress(),
+		Assets:        isc.NewAssetsBaseTokens(deposit),
+		Metadata: &isc.SendMetadata{
+			TargetContract: ctx.Contract(),
+			EntryPoint:     FuncCloseWarrant.Hname(),
+			Params: dict.Dict{
+				ParamPayer:    codec.EncodeAgentID(payer),
+				ParamProvider: codec.EncodeAgentID(provider),
+				ParamEpoch:    codec.EncodeUint32(w.Epoch),
+			},
+			GasBudget: ScheduledCloseGas,
+		},
+		Options: isc.SendOptions{Timelock: time.Unix(int64(w.Deadline), 0)},
+	}
+	storageDeposit := ctx.EstimateRequiredStorageDeposit(scheduled)
+	reserve := scheduledCloseFee(ctx)
+	if need := max(storageDeposit, reserve); deposit < need {
+		panic(ErrRevokeDeposit.Create(need, storageDeposit, reserve, deposit))
+	}
+	baseTokenAllowance(ctx, FuncRevokeWarrant.Name) // only base tokens
+	ctx.TransferAllowedFunds(ctx.AccountID(), isc.NewAssetsBaseTokens(deposit))
+	ctx.Send(scheduled)
+
+	setWarrant(ctx.State(), payer, provider, w)
+	emit(ctx, TopicWarrantRevoked, &WarrantRevoked{
+		Payer: payer, Provider: provider, Epoch: w.Epoch, Deadline: w.Deadline, Balance: w.Balance,
+	})
+	return nil
+}
+
+// settle handles settle(pa, m), called by the provider.
+func settle(ctx isc.Sandbox) dict.Dict {
+	provider := ctx.Caller()
+	payer := requiredAgentID(ctx, ParamPayer)
+	w := mustGetWarrant(ctx, payer, provider)
+	if w == nil {
+		panic(ErrNoWarrant.Create(payer.String(), provider.String()))
+	}
+	if now := chainTime(ctx); w.pastDeadline(now) {
+		panic(ErrPastDeadline.Create(now, w.Deadline))
+	}
+	batch := payments(ctx)
+	if len(batch) == 0 {
+		panic(ErrEmptyBatch.Create())
+	}
+	applySettlement(ctx, payer, provider, w, batch)
+	setWarrant(ctx.State(), payer, provider, w)
+	return nil
+}
+
+// closeWarrant handles closeWarrant(pa, sa, m?, ep?): by the provider at any
+// time, by anyone once the deadline has passed, and by the contract's own
+// time-locked request.
+func closeWarrant(ctx isc.Sandbox) dict.Dict {
+	payer := requiredAgentID(ctx, ParamPayer)
+	provider := requiredAgentID(ctx, ParamProvider)
+	caller := ctx.Caller()
+	if caller.Equals(ctx.AccountID()) {
+		scheduledClose(ctx, payer, provider)
+		return nil
+	}
+	w := mustGetWarrant(ctx, payer, provider)
+	if w == nil {
+		panic(ErrNoWarrant.Create(payer.String(), provider.String()))
+	}
+	if ep, given := optionalUint32(ctx, ParamEpoch); given && ep != w.Epoch {
+		panic(ErrCloseWrongEpoch.Create(ep, w.Epoch))
+	}
+	now := chainTime(ctx)
+	batch := payments(ctx)
+	var how uint8
+	switch {
+	case caller.Equals(provider):
+		how = ClosedByProvider
+		if len(batch) > 0 {
+			if w.pastDeadline(now) {
+				panic(ErrPastDeadline.Create(now, w.Deadline))
+			}
+			applySettlement(ctx, payer, provider, w, batch)
+		}
+	case w.pastDeadline(now):
+		how = ClosedAtDeadline
+		if len(batch) > 0 {
+			panic(ErrBadParam.Create(ParamPayments, "only the provider may settle payments"))
+		}
+	default:
+		panic(ErrCloseNotAllowed.Create(caller.String(), payer.String(), provider.String()))
+	}
+	finishWarrant(ctx, payer, provider, w, how)
+	return nil
+}
+
+// scheduledClose runs the time-locked request revokeWarrant sent. Its tokens,
+// credited to this contract on arrival, return to the payer less the
+// reserve that pays this request's gas. It closes the warrant only if it is
+// still the epoch that was revoked; a stale one changes nothing else.
+func scheduledClose(ctx isc.Sandbox, payer, provider isc.AgentID) {
+	epoch := requiredUint32(ctx, ParamEpoch)
+	if a := ctx.Request().Assets(); a != nil && a.BaseTokens > scheduledCloseFee(ctx) {
+		pay(ctx, payer, a.BaseTokens-scheduledCloseFee(ctx))
+	}
+	w := mustGetWarrant(ctx, payer, provider)
+	if w == nil || w.Epoch != epoch || !w.pastDeadline(chainTime(ctx)) {
+		ctx.Log().Infof("micropay: scheduled close of epoch %d for %s -> %s is stale", epoch, payer, provider)
+		return
+	}
+	finishWarrant(ctx, payer, provider, w, ClosedByScheduler)
+}
+
+// applySettlement settles batch on w (updated in place, not stored) and pays
+// the provider.
+func applySettlement(ctx isc.Sandbox, payer, provider isc.AgentID, w *warrant, batch []payment.Payment) {
+	pk := getPublicKey(ctx.StateR(), payer)
+	if pk == nil {
+		panic(ErrNoPublicKey.Create(payer.String()))
+	}
+	sig := payment.Signed{
+		Warrant: payment.Warrant{
+			ChainID:  ctx.ChainID(),
+			Contract: uint32(ctx.Contract()),
+			Payer:    payer.Bytes(),
+			Provider: provider.Bytes(),
+		},
+		PublicKey: pk,
+		Verify:    ctx.Utils().ED25519().ValidSignature,
+	}
+	ledger := payment.Ledger{Epoch: w.Epoch, LastOrdinal: w.LastOrdinal, Paid: w.Paid, Balance: w.Balance}
+	out, err := payment.Settle(ledger, batch, sig)
+	if err != nil {
+		re := err.(*payment.RuleError) // Settle returns no other error
+		panic(ruleErrors[re.Reason].Create(re.BatchArgs()...))
+	}
+	pay(ctx, provider, out.Paid)
+	w.LastOrdinal, w.Paid, w.Balance = out.After.LastOrdinal, out.After.Paid, out.After.Balance
+	var settled, skipped uint32
+	for i := range out.Items {
+		if out.Items[i].Skipped {
+			skipped++
+		} else {
+			settled++
+		}
+	}
+	emit(ctx, TopicSettled, &Settled{
+		Payer: payer, Provider: provider, Epoch: w.Epoch, LastOrdinal: w.LastOrdinal,
+		Paid: out.Paid, Shortfall: out.Shortfall, PaidInEpoch: w.Paid, Balance: w.Balance,
+		Settled: settled, Skipped: skipped,
+	})
+}
+
+// finishWarrant refunds the balance to the payer and ends the epoch.
+func finishWarrant(ctx isc.Sandbox, payer, provider isc.AgentID, w *warrant, how uint8) {
+	pay(ctx, payer, w.Balance)
+	clearWarrant(ctx.State(), payer, provider, w.Epoch)
+	emit(ctx, TopicWarrantClosed, &WarrantClosed{
+		Payer: payer, Provider: provider, Epoch: w.Epoch, PaidInEpoch: w.Paid, Refund: w.Balance, How: how,
+	})
+}
+
+// pay moves amount base tokens from the contract's account to an L2 account.
+func pay(ctx isc.Sandbox, to isc.AgentID, amount uint64) {
+	if amount == 0 {
+		return
+	}
+	ctx.Call(accounts.Contract.Hname(), accounts.FuncTransferAllowanceTo.Hname(),
+		dict.Dict{accounts.ParamAgentID: codec.EncodeAgentID(to)},
+		isc.NewAssetsBaseTokens(amount))
+}
+
+// scheduledCloseFee is the most the scheduled close's gas can cost.
+func scheduledCloseFee(ctx isc.SandboxBase) uint64 {
+	return ctx.ChainInfo().GasFeePolicy.FeeFromGas(ScheduledCloseGas, nil, parameters.L1().BaseToken.Decimals)
+}
+
+func chainTime(ctx isc.SandboxBase) uint64 {
+	return uint64(ctx.Timestamp().Unix())
+}
+
+func emit(ctx isc.Sandbox, topic string, ev interface{ Bytes() []byte }) {
+	ctx.Event(topic, ev.Bytes())
+}
+
+// registerKey stores pk as payer's key after checking that it hashes to the
+// payer's address. Registering the same key again changes nothing.
+func registerKey(ctx isc.Sandbox, payer isc.AgentID, addr *iotago.Ed25519Address, pk []byte) {
+	derived, err := ctx.Utils().ED25519().AddressFromPublicKey(pk)
+	if err != nil {
+		panic(ErrBadParam.Create(ParamPublicKey, err.Error()))
+	}
+	if !derived.Equal(addr) {
+		panic(ErrKeyMismatch.Create(iotago.EncodeHex(pk), derived.String(), addr.String()))
+	}
+	setPublicKey(ctx.State(), payer, pk)
+}
+
+// ed25519Caller returns the caller's Ed25519 address or rejects the call.
+func ed25519Caller(ctx isc.Sandbox) *iotago.Ed25519Address {
+	if a, ok := ctx.Caller().(*isc.AddressAgentID); ok {
+		if addr, ok := a.Address().(*iotago.Ed25519Address); ok {
+			return addr
+		}
+	}
+	panic(ErrNotEd25519Caller.Create(ctx.Caller().String()))
+}
+
+// baseTokenAllowance returns the base tokens of the allowance, rejecting an
+// empty one and one that carries anything else.
+func baseTokenAllowance(ctx isc.Sandbox, entryPoint string) uint64 {
+	a := ctx.AllowanceAvailable()
+	if a == nil || a.BaseTokens == 0 {
+		panic(ErrNoAllowance.Create(entryPoint))
+	}
+	if len(a.NativeTokens) > 0 || len(a.NFTs) > 0 {
+		panic(ErrNotBaseTokens.Create(entryPoint))
+	}
+	return a.BaseTokens
+}
+
+func mustGetWarrant(ctx isc.SandboxBase, payer, provider isc.AgentID) *warrant {
+	w, err := getWarrant(ctx.StateR(), payer, provider)
+	if err != nil {
+		panic(ErrCorruptState.Create(payer.String(), provider.String()))
+	}
+	return w
+}
+
+// payments decodes the batch in ParamPayments; absent means empty.
+func payments(ctx isc.SandboxBase) []payment.Payment {
+	arr := collections.NewArrayReadOnly(ctx.Params().Dict, ParamPayments)
+	n := arr.Len()
+	out := make([]payment.Payment, n)
+	for i := uint32(0); i < n; i++ {
+		p, err := payment.Decode(arr.GetAt(i))
+		if err != nil {
+			panic(ErrMalformedPayment.Create(uint64(i)+1, err.Error()))
+		}
+		out[i] = p
+	}
+	return out
+}
+
+func requiredBytes(ctx isc.SandboxBase, key kv.Key) []byte {
+	b := ctx.Params().Dict.Get(key)
+	if b == nil {
+		panic(ErrMissingParam.Create(string(key)))
+	}
+	return b
+}
+
+func requiredAgentID(ctx isc.SandboxBase, key kv.Key) isc.AgentID {
+	a, err := codec.DecodeAgentID(requiredBytes(ctx, key))
+	if err != nil {
+		panic(ErrBadParam.Create(string(key), err.Error()))
+	}
+	return a
+}
+
+func requiredUint32(ctx isc.SandboxBase, key kv.Key) uint32 {
+	v, err := codec.DecodeUint32(requiredBytes(ctx, key))
+	if err != nil {
+		panic(ErrBadParam.Create(string(key), err.Error()))
+	}
+	return v
+}
+
+func optionalUint32(ctx isc.SandboxBase, key kv.Key) (uint32, bool) {
+	if ctx.Params().Dict.Get(key) == nil {
+		return 0, false
+	}
+	return requiredUint32(ctx, key), true
+}
+
+func optionalUint64(ctx isc.SandboxBase, key kv.Key) (uint64, bool) {
+	b := ctx.Params().Dict.Get(key)
+	if b == nil {
+		return 0, false
+	}
+	v, err := codec.DecodeUint64(b)
+	if err != nil {
+		panic(ErrBadParam.Create(string(key), err.Error()))
+	}
+	return v, true
+}
+
+func optUint64(ctx isc.SandboxBase, key kv.Key, def uint64) uint64 {
+	if v, ok := optionalUint64(ctx, key); ok {
+		return v
+	}
+	return def
+}

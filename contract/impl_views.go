@@ -1,0 +1,27 @@
+package contract
+
+import (
+	"github.com/iotaledger/wasp/packages/isc"
+	"github.com/iotaledger/wasp/packages/kv/codec"
+	"github.com/iotaledger/wasp/packages/kv/dict"
+)
+
+// getWarrantInfo handles the view getWarrantInfo(pa, sa). With no warrant it
+// succeeds with only ResultEpoch: the epoch the next warrant gets.
+func getWarrantInfo(ctx isc.SandboxView) dict.Dict {
+	payer := requiredAgentID(ctx, ParamPayer)
+	provider := requiredAgentID(ctx, ParamProvider)
+	ret := dict.Dict{ResultEpoch: codec.EncodeUint32(getEpoch(ctx.StateR(), payer, provider))}
+	w := mustGetWarrant(ctx, payer, provider)
+	if w == nil {
+		return ret
+	}
+	ret[ResultBalance] = codec.EncodeUint64(w.Balance)
+	ret[ResultLastOrdinal] = codec.EncodeUint64(w.LastOrdinal)
+	ret[ResultPaid] = codec.EncodeUint64(w.Paid)
+	ret[ResultCloseTimeout] = codec.EncodeUint64(w.CloseTimeout)
+	if w.revoked() {
+		ret[ResultDeadline] = codec.EncodeUint64(w.Deadline)
+	}
+	return ret
+}
