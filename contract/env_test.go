@@ -12,6 +12,7 @@ import (
 	"github.com/iotaledger/wasp/packages/kv/collections"
 	"github.com/iotaledger/wasp/packages/kv/dict"
 	"github.com/iotaledger/wasp/packages/solo"
+	"github.com/iotaledger/wasp/packages/testutil/testlogger"
 	"github.com/micropay/micropay/contract"
 	"github.com/micropay/micropay/contract/payment"
 )
@@ -33,7 +34,11 @@ type user struct {
 const userFunds = 100_000_000
 
 func newEnv(t testing.TB, initParams ...interface{}) *env {
-	s := solo.New(t, &solo.InitOptions{AutoAdjustStorageDeposit: true}).WithNativeContract(contract.Processor)
+	opts := &solo.InitOptions{AutoAdjustStorageDeposit: true}
+	if _, bench := t.(*testing.B); bench {
+		opts.Log = testlogger.NewSilentLogger(t.Name(), false)
+	}
+	s := solo.New(t, opts).WithNativeContract(contract.Processor)
 	ch := s.NewChain()
 	require.NoError(t, ch.DeployContract(nil, contract.Contract.Name, contract.Contract.ProgramHash, initParams...))
 	return &env{t: t, solo: s, ch: ch, agent: isc.NewContractAgentID(ch.ChainID, contract.Contract.Hname())}
