@@ -122,6 +122,7 @@ func TestRevokeRejections(t *testing.T) {
 	before = e.snapshot(payer, provider)
 	fee, err = e.revoke(payer, provider, 100)
 	rejected(t, e, err, "revoke needs an allowance of at least", fee, payer, before, payer, provider)
+	t.Log(err)
 	require.False(t, e.info(payer, provider).Revoked)
 
 	fee, err = e.revoke(payer, provider, 0)
