@@ -2,6 +2,7 @@ package solochain
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/iotaledger/hive.go/logger"
 	"github.com/iotaledger/wasp/packages/isc"
@@ -28,6 +29,8 @@ type Embedded struct {
 	Chain *solo.Chain
 	// Contract is the micropay contract's own L2 account.
 	Contract isc.AgentID
+
+	postMu sync.Mutex // serializes requests so each takes the next nonce
 }
 
 // New starts an embedded chain and deploys micropay on it. Close it when
