@@ -23,6 +23,7 @@ var Processor = Contract.Processor(initialize,
 	FuncSettle.WithHandler(settle),
 	FuncCloseWarrant.WithHandler(closeWarrant),
 	ViewGetWarrantInfo.WithHandler(getWarrantInfo),
+	ViewGetPublicKey.WithHandler(getPublicKeyView),
 )
 
 func initialize(ctx isc.Sandbox) dict.Dict {

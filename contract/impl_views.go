@@ -25,3 +25,14 @@ func getWarrantInfo(ctx isc.SandboxView) dict.Dict {
 	}
 	return ret
 }
+
+// getPublicKeyView handles the view getPublicKey(pa): ParamPublicKey holds the
+// payer's registered key, absent when it registered none.
+func getPublicKeyView(ctx isc.SandboxView) dict.Dict {
+	payer := requiredAgentID(ctx, ParamPayer)
+	ret := dict.Dict{}
+	if pk := getPublicKey(ctx.StateR(), payer); pk != nil {
+		ret[ParamPublicKey] = pk
+	}
+	return ret
+}

@@ -27,6 +27,10 @@ var (
 	FuncCloseWarrant = coreutil.Func("closeWarrant")
 	// ViewGetWarrantInfo returns the state of the warrant (ParamPayer, ParamProvider).
 	ViewGetWarrantInfo = coreutil.ViewFunc("getWarrantInfo")
+	// ViewGetPublicKey returns the public key ParamPayer registered, in
+	// ParamPublicKey (absent when none), so a provider can check payments
+	// exactly as settle will.
+	ViewGetPublicKey = coreutil.ViewFunc("getPublicKey")
 )
 
 // Parameter and result keys. The short keys are those of the Wasp micropay

@@ -49,12 +49,19 @@ func TestPublicKeyRegistration(t *testing.T) {
 	require.ErrorContains(t, err, `parameter "pk" is required`)
 	_ = fee
 
+	ret, err := e.ch.CallView(contract.Contract.Name, contract.ViewGetPublicKey.Name, contract.ParamPayer, payer.agent)
+	require.NoError(t, err)
+	require.Nil(t, ret[contract.ParamPublicKey], "nothing registered yet")
+
 	// Registering with addWarrant's optional pk works the same way.
 	provider := e.newUser()
 	_, err = e.addWarrant(payer, provider, 1_000_000, dict.Dict{contract.ParamPublicKey: payer.key.GetPublicKey().AsBytes()})
 	require.NoError(t, err)
 	_, err = e.settle(provider, payer, e.pay(payer, provider, 1, 1, 5))
 	require.NoError(t, err)
+	ret, err = e.ch.CallView(contract.Contract.Name, contract.ViewGetPublicKey.Name, contract.ParamPayer, payer.agent)
+	require.NoError(t, err)
+	require.Equal(t, payer.key.GetPublicKey().AsBytes(), ret[contract.ParamPublicKey])
 	e.ch.CheckAccountLedger()
 }
 

@@ -85,6 +85,9 @@ type Chain interface {
 	Post(ctx context.Context, signer *cryptolib.KeyPair, req Request) (*Receipt, error)
 	// WarrantInfo calls the getWarrantInfo view.
 	WarrantInfo(ctx context.Context, payer, provider isc.AgentID) (WarrantInfo, error)
+	// PublicKey returns the ed25519 public key payer registered with the
+	// contract; nil when it registered none.
+	PublicKey(ctx context.Context, payer isc.AgentID) ([]byte, error)
 	// Now returns the chain's time: the timestamp the next request would run
 	// at as far as the chain can tell. Deadlines are judged against it,
 	// never against the local clock.

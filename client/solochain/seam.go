@@ -8,6 +8,8 @@ import (
 
 	"github.com/iotaledger/wasp/packages/cryptolib"
 	"github.com/iotaledger/wasp/packages/isc"
+	"github.com/iotaledger/wasp/packages/kv/codec"
+	"github.com/iotaledger/wasp/packages/kv/dict"
 	"github.com/iotaledger/wasp/packages/solo"
 	"github.com/micropay/micropay/client/chain"
 	"github.com/micropay/micropay/contract"
@@ -78,6 +80,28 @@ func (e *Embedded) WarrantInfo(ctx context.Context, payer, provider isc.AgentID)
 		return chain.WarrantInfo{}, fmt.Errorf("getWarrantInfo: %w", err)
 	}
 	return info, nil
+}
+
+// PublicKey calls getPublicKey.
+func (e *Embedded) PublicKey(ctx context.Context, payer isc.AgentID) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var pk []byte
+	var viewErr error
+	err := Do(func() {
+		ret, err := e.Chain.CallView(contract.Contract.Name, contract.ViewGetPublicKey.Name, dict.Dict{
+			contract.ParamPayer: codec.EncodeAgentID(payer),
+		})
+		pk, viewErr = ret[contract.ParamPublicKey], err
+	})
+	if err == nil {
+		err = viewErr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("getPublicKey: %w", err)
+	}
+	return pk, nil
 }
 
 // Now returns Solo's logical clock: the time the next request runs at.

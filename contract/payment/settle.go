@@ -25,12 +25,13 @@ type Settlement struct {
 }
 
 // Settle applies a batch of payments to a ledger as the contract does and
-// returns the outcome; it changes nothing itself. Payments whose ordinal is
-// at or below the ledger's last settled ordinal are skipped, so a retried
-// batch succeeds and pays nothing. The others must, in this order of checks,
-// be of the current epoch, have strictly increasing ordinals, a total not
-// below what was already paid, and a valid signature; the first that breaks a
-// rule fails the whole batch with a *RuleError naming its 1-based position.
+// returns the outcome; it changes nothing itself. Every payment must be of
+// the current epoch. Those whose ordinal is at or below the ledger's last
+// settled ordinal are then skipped, so a retried batch succeeds and pays
+// nothing. The others must, in this order of checks, have strictly
+// increasing ordinals, a total not below what was already paid, and a valid
+// signature; the first that breaks a rule fails the whole batch with a
+// *RuleError naming its 1-based position.
 //
 // Each payment pays total - paid, capped by the balance; the uncovered part
 // is reported as shortfall, not as an error, and stays claimable by a newer

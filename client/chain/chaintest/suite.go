@@ -107,6 +107,9 @@ func testWarrantLifecycle(t *testing.T, h Harness) {
 	info, err := h.WarrantInfo(ctx, payer.agent, provider.agent)
 	require.NoError(t, err)
 	require.Equal(t, chain.WarrantInfo{Epoch: 1}, info)
+	pk, err := h.PublicKey(ctx, payer.agent)
+	require.NoError(t, err)
+	require.Nil(t, pk)
 
 	rec, err := chain.AddWarrant(ctx, h, payer.key, chain.AddWarrantRequest{Provider: provider.agent, Amount: 2_000_000, RegisterKey: true, CloseTimeout: 600})
 	require.NoError(t, err)
@@ -115,6 +118,9 @@ func testWarrantLifecycle(t *testing.T, h Harness) {
 	info, err = h.WarrantInfo(ctx, payer.agent, provider.agent)
 	require.NoError(t, err)
 	require.Equal(t, chain.WarrantInfo{Exists: true, Epoch: 1, Balance: 2_000_000, CloseTimeout: 600}, info)
+	pk, err = h.PublicKey(ctx, payer.agent)
+	require.NoError(t, err)
+	require.Equal(t, payer.key.GetPublicKey().AsBytes(), pk)
 
 	w := chain.PaymentWarrant(h, payer.agent, provider.agent)
 	p := payment.Sign(payer.key.GetPrivateKey().AsStdKey(), w, 1, 3, 750_000)
