@@ -2,6 +2,8 @@ package solochain
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 
 	"github.com/iotaledger/hive.go/logger"
@@ -20,6 +22,9 @@ type Options struct {
 	// InitParams are the contract's init parameters as key/value pairs
 	// (contract.Init* keys); default: the contract's defaults.
 	InitParams []any
+	// Snapshot, if set, names a file written by Save: the chain, its L1
+	// ledger and its clock are restored from it instead of created anew.
+	Snapshot string
 }
 
 // Embedded is a Solo chain in-process with micropay deployed.
@@ -48,6 +53,10 @@ func New(opts Options) (*Embedded, error) {
 	err := Do(func() {
 		e.Solo = solo.New(ctx, &solo.InitOptions{AutoAdjustStorageDeposit: true, Log: opts.Log}).
 			WithNativeContract(contract.Processor)
+		if opts.Snapshot != "" {
+			e.restore(opts.Snapshot)
+			return
+		}
 		e.Chain = e.Solo.NewChain()
 		if err := e.Chain.DeployContract(nil, contract.Contract.Name, contract.Contract.ProgramHash, opts.InitParams...); err != nil {
 			ctx.Fatalf("deploy %s: %v", contract.Contract.Name, err)
@@ -59,6 +68,59 @@ func New(opts Options) (*Embedded, error) {
 	}
 	e.Contract = isc.NewContractAgentID(e.Chain.ChainID, contract.Contract.Hname())
 	return e, nil
+}
+
+// restore loads a snapshot written by Save and puts the time-locked requests
+// still waiting on L1 (the contract's scheduled closes) back in the mempool.
+func (e *Embedded) restore(path string) {
+	snap := e.Solo.LoadSnapshot(path)
+	if len(snap.Chains) != 1 {
+		e.Ctx.Fatalf("snapshot %s holds %d chains, want 1", path, len(snap.Chains))
+	}
+	e.Solo.RestoreSnapshot(snap)
+	e.Chain = e.Solo.GetChainByName(snap.Chains[0].Name)
+	outs, ids := e.Solo.UnspentOutputs(e.Chain.ChainID.AsAddress())
+	var reqs []isc.Request
+	for _, id := range ids {
+		out := outs[id]
+		if out.UnlockConditionSet().Timelock() == nil {
+			continue // the chain's own outputs; only scheduled requests carry a time lock
+		}
+		req, err := isc.OnLedgerFromUTXO(out, id)
+		if err != nil {
+			e.Ctx.Fatalf("snapshot %s: pending request %s: %v", path, id.ToHex(), err)
+		}
+		reqs = append(reqs, req)
+	}
+	e.Solo.AddRequestsToMempool(e.Chain, reqs)
+}
+
+// Save writes a snapshot of the chain, its L1 ledger and clock to path,
+// atomically (a temporary file, synced, renamed over path).
+func (e *Embedded) Save(path string) error {
+	e.postMu.Lock()
+	defer e.postMu.Unlock()
+	tmp := path + ".tmp"
+	err := Do(func() { e.Solo.SaveSnapshot(e.Solo.TakeSnapshot(), tmp) })
+	if err != nil {
+		return fmt.Errorf("save snapshot: %w", err)
+	}
+	if err := syncFile(tmp); err != nil {
+		return fmt.Errorf("save snapshot: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("save snapshot: %w", err)
+	}
+	return syncFile(filepath.Dir(path))
+}
+
+func syncFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
 }
 
 // ensureL1Params gives wasp the L1 parameters Solo's in-memory ledger uses
