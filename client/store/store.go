@@ -19,7 +19,9 @@ var (
 
 // WarrantID names a warrant from the provider's side. Payer and Provider
 // are ISC AgentID.Bytes() held in strings, so a WarrantID is comparable and
-// usable as a map key.
+// usable as a map key. Each is at most 255 bytes (the length is one byte in
+// the signed payment and in the store's keys). Where the store lists
+// warrants, they are ordered by Payer, then Provider, comparing bytes.
 type WarrantID struct {
 	Payer    string
 	Provider string
@@ -97,7 +99,8 @@ type Store interface {
 	Warrants(ctx context.Context) ([]WarrantSummary, error)
 	// Receipts calls fn for every receipt matching f, per warrant in order
 	// of acceptance, warrants ordered by WarrantID. An error from fn stops
-	// the walk and is returned.
+	// the walk and is returned as is. The walk sees the store as it was
+	// when it started; fn may call the store, but not Close.
 	Receipts(ctx context.Context, f ReceiptFilter, fn func(Receipt) error) error
 	// SaveSettlement durably records s as the latest settlement of its
 	// warrant.

@@ -1,0 +1,17 @@
+// Package provider is the provider side of micropay: it accepts signed
+// payments under the same rules the contract settles by, stores each one
+// durably before acknowledging it, and settles warrants on chain before
+// their deadline.
+//
+// A Provider is the core: Accept checks and stores a payment; the settler
+// (Run) settles when a warrant's unsettled amount passes the threshold, on a
+// schedule, on demand (SettleNow) and at once when a warrant is revoked,
+// always before the deadline minus the safety margin, retrying with backoff
+// and reconciling unknown outcomes by reading the warrant on chain. It
+// judges deadlines by chain time only; its own clock drives only timers.
+//
+// http.go puts it on HTTP: Paywall (x402 v2 headers) wraps any
+// http.Handler, PayHandler takes payments for metered services that are not
+// HTTP, OperatorAPI serves billing systems, and Metrics exports Prometheus
+// metrics.
+package provider

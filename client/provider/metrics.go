@@ -1,0 +1,130 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the provider's Prometheus metrics. Register them with
+// NewMetrics; the per-warrant gauges are computed at scrape time.
+type Metrics struct {
+	accepted      prometheus.Counter
+	acceptedValue prometheus.Counter
+	rejected      *prometheus.CounterVec
+	intake        prometheus.Histogram
+	settlements   *prometheus.CounterVec
+	settleLatency prometheus.Histogram
+	settled       prometheus.Counter
+	lost          prometheus.Counter
+}
+
+// NewMetrics creates the metrics and registers them, with a collector of
+// p's warrants (unsettled exposure, seconds to deadline), on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		accepted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "micropay_payments_accepted_total", Help: "Payments accepted and stored.",
+		}),
+		acceptedValue: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "micropay_payments_accepted_base_tokens_total", Help: "Sum of the prices of accepted payments.",
+		}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "micropay_payments_rejected_total", Help: "Payments refused, by reason.",
+		}, []string{"reason"}),
+		intake: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "micropay_intake_seconds", Help: "Time to check and durably store a payment.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+		}),
+		settlements: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "micropay_settlements_total", Help: "Settlement attempts, by outcome (landed, rejected, unknown, missed).",
+		}, []string{"outcome"}),
+		settleLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "micropay_settle_seconds", Help: "Time from sending a settle request to its receipt.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
+		}),
+		settled: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "micropay_settled_base_tokens_total", Help: "Base tokens the chain paid the provider.",
+		}),
+		lost: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "micropay_lost_base_tokens_total", Help: "Accepted but never settled: the warrant closed or its deadline passed first.",
+		}),
+	}
+	reg.MustRegister(m.accepted, m.acceptedValue, m.rejected, m.intake, m.settlements, m.settleLatency, m.settled, m.lost)
+	return m
+}
+
+func (m *Metrics) observeIntake(acc *Accepted, err error, d time.Duration) {
+	if err == nil {
+		m.accepted.Inc()
+		m.acceptedValue.Add(float64(acc.Receipt.Price))
+		m.intake.Observe(d.Seconds())
+		return
+	}
+	if r, ok := IsRejection(err); ok {
+		m.rejected.WithLabelValues(r.Reason).Inc()
+		return
+	}
+	if errors.Is(err, context.Canceled) {
+		return
+	}
+	m.rejected.WithLabelValues("error").Inc()
+}
+
+func (m *Metrics) observeSettle(outcome string, d time.Duration, paid uint64) {
+	m.settlements.WithLabelValues(outcome).Inc()
+	if outcome == OutcomeLanded {
+		m.settleLatency.Observe(d.Seconds())
+		m.settled.Add(float64(paid))
+	}
+}
+
+// warrantCollector exports per-warrant gauges from the provider's cache.
+type warrantCollector struct {
+	p          *Provider
+	unsettled  *prometheus.Desc
+	toDeadline *prometheus.Desc
+	balance    *prometheus.Desc
+}
+
+// CollectWarrants registers a collector of p's warrants on reg:
+// micropay_warrant_unsettled_base_tokens, micropay_warrant_balance_base_tokens
+// and micropay_warrant_seconds_to_deadline (revoked warrants only), labelled
+// by payer. Values are as of the provider's last read of each warrant.
+func CollectWarrants(reg prometheus.Registerer, p *Provider) {
+	reg.MustRegister(&warrantCollector{
+		p: p,
+		unsettled: prometheus.NewDesc("micropay_warrant_unsettled_base_tokens",
+			"Accepted but not yet settled, per warrant.", []string{"payer"}, nil),
+		balance: prometheus.NewDesc("micropay_warrant_balance_base_tokens",
+			"The warrant's balance on chain at the last read.", []string{"payer"}, nil),
+		toDeadline: prometheus.NewDesc("micropay_warrant_seconds_to_deadline",
+			"Chain seconds left before a revoked warrant's deadline.", []string{"payer"}, nil),
+	})
+}
+
+func (c *warrantCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.unsettled
+	ch <- c.balance
+	ch <- c.toDeadline
+}
+
+func (c *warrantCollector) Collect(ch chan<- prometheus.Metric) {
+	var now time.Time
+	for _, v := range c.p.Warrants() {
+		ch <- prometheus.MustNewConstMetric(c.unsettled, prometheus.GaugeValue, float64(v.Unsettled), v.Payer)
+		ch <- prometheus.MustNewConstMetric(c.balance, prometheus.GaugeValue, float64(v.Balance), v.Payer)
+		if v.Deadline != 0 {
+			if now.IsZero() {
+				t, err := c.p.cfg.Chain.Now(context.Background())
+				if err != nil {
+					continue
+				}
+				now = t
+			}
+			ch <- prometheus.MustNewConstMetric(c.toDeadline, prometheus.GaugeValue, float64(int64(v.Deadline)-now.Unix()), v.Payer)
+		}
+	}
+}

@@ -1,0 +1,235 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/benbjohnson/clock"
+
+	"github.com/iotaledger/wasp/packages/cryptolib"
+	"github.com/iotaledger/wasp/packages/isc"
+	"github.com/micropay/micropay/client/chain"
+	"github.com/micropay/micropay/client/store"
+)
+
+// Config configures a Provider. Chain, Key and Store are required.
+type Config struct {
+	Chain chain.Chain
+	Key   *cryptolib.KeyPair // the provider's key: its address is the warrants' provider
+	Store store.Store
+
+	// Margin is the settlement safety margin: a revoked warrant is served
+	// only while chain time + Margin is before its deadline, and the
+	// settler aims to settle before deadline - Margin. Default 10 minutes.
+	Margin time.Duration
+	// Threshold triggers a settlement when a warrant's unsettled amount
+	// reaches it; 0 disables threshold settlement.
+	Threshold uint64
+	// ExposureCap caps a warrant's unsettled amount: a payment that would
+	// exceed it is refused (reason "exposure_cap") and a settlement starts.
+	// 0 means no cap beyond the warrant's balance.
+	ExposureCap uint64
+	// Schedule settles every warrant with an unsettled amount at the times
+	// it gives (Every, Cron); nil for none.
+	Schedule Schedule
+	// PollInterval is how often warrants with unsettled payments are read
+	// from chain to spot revocations. Default 30 s; keep it well below
+	// Margin.
+	PollInterval time.Duration
+	// InfoMaxAge is how old the cached warrant state may be when a payment
+	// is checked against it. Default PollInterval.
+	InfoMaxAge time.Duration
+	// RetryMin and RetryMax bound the settle retry backoff. Defaults 1 s, 1 min.
+	RetryMin, RetryMax time.Duration
+
+	// Clock drives timers only (polling, schedule, backoff, cache age);
+	// deadlines are judged by chain time. Default: the wall clock.
+	Clock clock.Clock
+	// Log receives the provider's log; default slog.Default().
+	Log *slog.Logger
+	// Metrics, if set, is updated as payments and settlements happen.
+	Metrics *Metrics
+}
+
+func (c *Config) defaults() error {
+	if c.Chain == nil || c.Key == nil || c.Store == nil {
+		return errors.New("provider: Config needs Chain, Key and Store")
+	}
+	if c.Margin == 0 {
+		c.Margin = 10 * time.Minute
+	}
+	if c.PollInterval == 0 {
+		c.PollInterval = 30 * time.Second
+	}
+	if c.InfoMaxAge == 0 {
+		c.InfoMaxAge = c.PollInterval
+	}
+	if c.RetryMin == 0 {
+		c.RetryMin = time.Second
+	}
+	if c.RetryMax == 0 {
+		c.RetryMax = time.Minute
+	}
+	if c.Clock == nil {
+		c.Clock = clock.New()
+	}
+	if c.Log == nil {
+		c.Log = slog.Default()
+	}
+	return nil
+}
+
+// Provider accepts payments and settles them. Its methods are safe for
+// concurrent use.
+type Provider struct {
+	cfg   Config
+	agent isc.AgentID
+
+	mu       sync.Mutex
+	warrants map[store.WarrantID]*warrant
+
+	settler *settler
+}
+
+// warrant is the provider's cached view of one warrant. mu guards every
+// field; settleMu serializes settlements of the warrant.
+type warrant struct {
+	id    store.WarrantID
+	payer isc.AgentID
+
+	mu       sync.Mutex
+	info     chain.WarrantInfo
+	infoRead time.Time // cfg.Clock time of the last read; zero = never
+	pubKey   []byte
+	newest   store.Receipt
+	has      bool // newest is set
+
+	settleMu sync.Mutex
+	retry    retryState
+}
+
+// New returns a provider. It loads the warrants it has receipts for from the
+// store; Run starts settling them.
+func New(ctx context.Context, cfg Config) (*Provider, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	p := &Provider{cfg: cfg, agent: chain.AgentOf(cfg.Key), warrants: map[store.WarrantID]*warrant{}}
+	sums, err := cfg.Store.Warrants(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("provider: load warrants: %w", err)
+	}
+	for _, s := range sums {
+		if s.Warrant.Provider != string(p.agent.Bytes()) {
+			continue // another provider identity's receipts in a shared store
+		}
+		w, err := p.warrantFor(s.Warrant.Payer)
+		if err != nil {
+			return nil, fmt.Errorf("provider: load warrants: %w", err)
+		}
+		w.newest, w.has = s.Newest, true
+	}
+	p.settler = newSettler(p)
+	return p, nil
+}
+
+// Agent returns the provider's agent ID: the provider of its warrants.
+func (p *Provider) Agent() isc.AgentID { return p.agent }
+
+// ChainID returns the chain the provider settles on.
+func (p *Provider) ChainID() isc.ChainID { return p.cfg.Chain.ID() }
+
+// WarrantID returns the store's ID of payer's warrant for this provider.
+func (p *Provider) WarrantID(payer isc.AgentID) store.WarrantID {
+	return store.WarrantID{Payer: string(payer.Bytes()), Provider: string(p.agent.Bytes())}
+}
+
+func (p *Provider) warrantFor(payerBytes string) (*warrant, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	id := store.WarrantID{Payer: payerBytes, Provider: string(p.agent.Bytes())}
+	if w, ok := p.warrants[id]; ok {
+		return w, nil
+	}
+	payer, err := isc.AgentIDFromBytes([]byte(payerBytes))
+	if err != nil {
+		return nil, fmt.Errorf("payer agent ID: %w", err)
+	}
+	w := &warrant{id: id, payer: payer}
+	p.warrants[id] = w
+	return w, nil
+}
+
+func (p *Provider) snapshotWarrants() []*warrant {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]*warrant, 0, len(p.warrants))
+	for _, w := range p.warrants {
+		out = append(out, w)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].id.Payer < out[j].id.Payer })
+	return out
+}
+
+// refresh reads the warrant's on-chain state. w.mu must be held.
+func (p *Provider) refresh(ctx context.Context, w *warrant) error {
+	info, err := p.cfg.Chain.WarrantInfo(ctx, w.payer, p.agent)
+	if err != nil {
+		return err
+	}
+	w.info, w.infoRead = info, p.cfg.Clock.Now()
+	return nil
+}
+
+// unsettled is what the newest accepted payment owes beyond what the chain
+// has paid in its epoch. w.mu must be held.
+func (w *warrant) unsettled() uint64 {
+	if !w.has || w.newest.Payment.Epoch != w.info.Epoch || w.newest.Payment.Total < w.info.Paid {
+		return 0
+	}
+	return w.newest.Payment.Total - w.info.Paid
+}
+
+// pendingOrdinal reports whether the newest accepted payment of the current
+// epoch is above what the chain has settled. w.mu must be held.
+func (w *warrant) pendingOrdinal() bool {
+	return w.has && w.newest.Payment.Epoch == w.info.Epoch && w.info.Exists && w.newest.Payment.Ordinal > w.info.LastOrdinal
+}
+
+// WarrantView is a warrant as the operator API lists it.
+type WarrantView struct {
+	Payer       string `json:"payer"`
+	Epoch       uint32 `json:"epoch"`
+	Exists      bool   `json:"exists"`
+	Balance     uint64 `json:"balance"`
+	Settled     uint64 `json:"settled"`     // paid on chain in this epoch
+	LastOrdinal uint64 `json:"lastOrdinal"` // newest accepted
+	LastTotal   uint64 `json:"lastTotal"`   // newest accepted cumulative total
+	Unsettled   uint64 `json:"unsettled"`   // exposure: accepted but not settled
+	Deadline    uint64 `json:"deadline,omitempty"`
+}
+
+// Warrants lists the warrants the provider holds payments for, as of its
+// last read of each (no chain access).
+func (p *Provider) Warrants() []WarrantView {
+	ws := p.snapshotWarrants()
+	out := make([]WarrantView, 0, len(ws))
+	for _, w := range ws {
+		w.mu.Lock()
+		v := WarrantView{
+			Payer: w.payer.String(), Epoch: w.info.Epoch, Exists: w.info.Exists, Balance: w.info.Balance,
+			Settled: w.info.Paid, Unsettled: w.unsettled(), Deadline: w.info.Deadline,
+		}
+		if w.has {
+			v.LastOrdinal, v.LastTotal = w.newest.Payment.Ordinal, w.newest.Payment.Total
+		}
+		w.mu.Unlock()
+		out = append(out, v)
+	}
+	return out
+}

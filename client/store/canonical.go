@@ -1,0 +1,63 @@
+package store
+
+import (
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Rules both implementations share, so Memory behaves as Pebble does.
+
+// maxAgentIDSize is the longest payer or provider a warrant may name: keys
+// hold the length in one byte, as the signed payment bytes do.
+const maxAgentIDSize = 255
+
+// checkWarrant rejects a warrant the store cannot key.
+func checkWarrant(w WarrantID) error {
+	if len(w.Payer) > maxAgentIDSize || len(w.Provider) > maxAgentIDSize {
+		return fmt.Errorf("store: warrant %s: agent ID longer than %d bytes", warrantHex(w), maxAgentIDSize)
+	}
+	return nil
+}
+
+// canonicalTime is t as the store gives it back: in UTC, without a
+// monotonic clock reading.
+func canonicalTime(t time.Time) time.Time {
+	return time.Unix(t.Unix(), int64(t.Nanosecond())).UTC()
+}
+
+// compareWarrants orders warrants by Payer, then Provider, as byte strings:
+// the order of Warrants and Receipts.
+func compareWarrants(a, b WarrantID) int {
+	if c := strings.Compare(a.Payer, b.Payer); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Provider, b.Provider)
+}
+
+// acceptedIn reports whether a receipt accepted at t passes the time bounds
+// of f.
+func acceptedIn(f ReceiptFilter, t time.Time) bool {
+	if !f.Since.IsZero() && t.Before(f.Since) {
+		return false
+	}
+	return f.Until.IsZero() || t.Before(f.Until)
+}
+
+// warrantHex formats w for errors as payer→provider in hex.
+func warrantHex(w WarrantID) string {
+	return hex.EncodeToString([]byte(w.Payer)) + "→" + hex.EncodeToString([]byte(w.Provider))
+}
+
+// newer reports whether r is above the newest (epoch, ordinal) of its
+// warrant: a higher epoch, or the same epoch and a higher ordinal.
+func newer(r Receipt, epoch uint32, ordinal uint64) bool {
+	p := r.Payment
+	return p.Epoch > epoch || (p.Epoch == epoch && p.Ordinal > ordinal)
+}
+
+func notNewer(r Receipt, epoch uint32, ordinal uint64) error {
+	return fmt.Errorf("append warrant %s epoch %d ordinal %d (newest: epoch %d ordinal %d): %w",
+		warrantHex(r.Warrant), r.Payment.Epoch, r.Payment.Ordinal, epoch, ordinal, ErrNotNewer)
+}

@@ -1,0 +1,50 @@
+// Package store is the provider's durable record of what it accepted and
+// what it settled.
+//
+// It holds, per warrant (payer → provider):
+//
+//   - every accepted payment as an itemized Receipt (price, resource,
+//     acceptance time), in order of acceptance: the billing record, exported
+//     with WriteCSV and WriteJSONL;
+//   - the newest receipt, which is what a settle request submits (a payment
+//     is cumulative, so the newest settles all before it), and a count of
+//     receipts;
+//   - the latest Settlement: where the settler's request stands, recorded
+//     before the request is sent so that a restarted provider can resume.
+//
+// Two implementations share the Store interface and pass the same
+// conformance suite (package storetest): Pebble, durable, on
+// github.com/cockroachdb/pebble; and Memory, for tests and for a provider
+// that needs no durability.
+//
+// # Durability
+//
+// Append and SaveSettlement return only once the write is synced to
+// Pebble's write-ahead log (fsync), so a provider acknowledges a payment
+// only after it would survive a crash or power loss. Concurrent writes
+// share one sync (Pebble's group commit): the cost of a sync is paid once
+// per batch of concurrent appends, not once per append. Append checks that
+// the payment is newer than the warrant's newest and writes the receipt and
+// the warrant's new newest in one batch, so the two never disagree.
+//
+// # Ownership
+//
+// Values passed in are copied; values returned (receipts, summaries,
+// settlements, including the *Settlement in a WarrantSummary) belong to the
+// caller, and the store keeps no reference to them. Times come back in UTC
+// without a monotonic clock reading (AcceptedAt is the provider's wall-clock
+// time, for billing only; deadlines use chain time).
+//
+// # Concurrency
+//
+// Every method of Pebble and Memory is safe for concurrent use. Appends to
+// different warrants do not wait on each other; appends to one warrant are
+// serialized, and of two racing appends of the same (epoch, ordinal)
+// exactly one succeeds. A Receipts walk sees the store as it was when the
+// walk started, and fn may call the store (Pebble's Close waits for the
+// walk, so fn must not call Close). Every call after Close fails with
+// ErrClosed.
+//
+// Methods check ctx when they start (and a walk on every receipt) and
+// return ctx.Err() if it is done; a write that has begun is not abandoned.
+package store

@@ -1,0 +1,107 @@
+package store
+
+import (
+	"bufio"
+	"context"
+	"encoding/csv"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+)
+
+// AcceptedAtLayout is the layout of accepted_at in exports: RFC 3339 in
+// UTC with nanoseconds, fixed width so that the text sorts as the time
+// does.
+const AcceptedAtLayout = "2006-01-02T15:04:05.000000000Z07:00"
+
+// exportColumns are the CSV header and the JSON field names, in order.
+var exportColumns = []string{
+	"payer", "provider", "epoch", "ordinal", "total", "price", "resource", "accepted_at", "signature",
+}
+
+// exportRow is one receipt as billing systems read it. Agent IDs and the
+// signature are lowercase hex without a prefix.
+type exportRow struct {
+	Payer      string `json:"payer"`
+	Provider   string `json:"provider"`
+	Epoch      uint32 `json:"epoch"`
+	Ordinal    uint64 `json:"ordinal"`
+	Total      uint64 `json:"total"`
+	Price      uint64 `json:"price"`
+	Resource   string `json:"resource"`
+	AcceptedAt string `json:"accepted_at"`
+	Signature  string `json:"signature"`
+}
+
+func newExportRow(r Receipt) exportRow {
+	return exportRow{
+		Payer:      hex.EncodeToString([]byte(r.Warrant.Payer)),
+		Provider:   hex.EncodeToString([]byte(r.Warrant.Provider)),
+		Epoch:      r.Payment.Epoch,
+		Ordinal:    r.Payment.Ordinal,
+		Total:      r.Payment.Total,
+		Price:      r.Price,
+		Resource:   r.Resource,
+		AcceptedAt: r.AcceptedAt.UTC().Format(AcceptedAtLayout),
+		Signature:  hex.EncodeToString(r.Payment.Signature[:]),
+	}
+}
+
+func (row exportRow) record() []string {
+	return []string{
+		row.Payer,
+		row.Provider,
+		strconv.FormatUint(uint64(row.Epoch), 10),
+		strconv.FormatUint(row.Ordinal, 10),
+		strconv.FormatUint(row.Total, 10),
+		strconv.FormatUint(row.Price, 10),
+		row.Resource,
+		row.AcceptedAt,
+		row.Signature,
+	}
+}
+
+// WriteCSV writes the receipts f selects to w as CSV (RFC 4180, via
+// encoding/csv), in the order of Store.Receipts: a header row, then one row
+// per receipt with the columns payer, provider (hex of the agent ID bytes),
+// epoch, ordinal, total, price, resource, accepted_at (AcceptedAtLayout)
+// and signature (hex). On error, w may hold a partial export.
+func WriteCSV(ctx context.Context, s Store, f ReceiptFilter, w io.Writer) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write(exportColumns); err != nil {
+		return fmt.Errorf("export csv: %w", err)
+	}
+	err := s.Receipts(ctx, f, func(r Receipt) error {
+		return cw.Write(newExportRow(r).record())
+	})
+	if err != nil {
+		return fmt.Errorf("export csv: %w", err)
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		return fmt.Errorf("export csv: %w", err)
+	}
+	return nil
+}
+
+// WriteJSONL writes the receipts f selects to w as JSON Lines, in the order
+// of Store.Receipts: one object per line with the fields of WriteCSV's
+// columns; epoch, ordinal, total and price are JSON numbers, the rest
+// strings. On error, w may hold a partial export.
+func WriteJSONL(ctx context.Context, s Store, f ReceiptFilter, w io.Writer) error {
+	bw := bufio.NewWriter(w)
+	enc := json.NewEncoder(bw) // Encode ends each value with a newline
+	enc.SetEscapeHTML(false)
+	err := s.Receipts(ctx, f, func(r Receipt) error {
+		return enc.Encode(newExportRow(r))
+	})
+	if err != nil {
+		return fmt.Errorf("export jsonl: %w", err)
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("export jsonl: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,496 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"sync"
+
+	"github.com/cockroachdb/pebble"
+	"github.com/cockroachdb/pebble/vfs"
+)
+
+var _ Store = (*Pebble)(nil)
+
+// Pebble is the durable Store, on a Pebble database in one directory (key
+// layout: the prefix* constants in record.go). Every write is synced to the
+// write-ahead log before it returns; concurrent writes share one WAL sync
+// through Pebble's commit pipeline.
+//
+// Appends to one warrant are serialized by a lock of that warrant, held
+// from reading the newest receipt to the end of the synced write; appends to
+// different warrants never wait on each other.
+type Pebble struct {
+	db    *pebble.DB
+	locks warrantLocks
+
+	mu     sync.Mutex     // guards closed and ops.Add
+	closed bool           // set by Close; no operation starts after it
+	ops    sync.WaitGroup // operations in flight; Close waits for them
+}
+
+// Option configures Open. It edits the pebble.Options that Open passes to
+// pebble.Open, after Open's defaults (a quiet logger); an option that makes
+// writes unsyncable (DisableWAL) makes every write fail.
+type Option func(*pebble.Options)
+
+// WithLogger sends Pebble's log messages to l. By default Open drops
+// Pebble's informational messages, which it would otherwise write to
+// stderr, and keeps its fatal ones.
+func WithLogger(l pebble.Logger) Option {
+	return func(o *pebble.Options) { o.Logger = l }
+}
+
+// withFS runs the database on fs instead of the operating system's: tests
+// use it to count syncs and to simulate power loss.
+func withFS(fs vfs.FS) Option {
+	return func(o *pebble.Options) { o.FS = fs }
+}
+
+// Open opens the store in dir, creating it if needed. Only one process (and
+// one Pebble) may hold a directory at a time.
+func Open(dir string, opts ...Option) (*Pebble, error) {
+	o := &pebble.Options{Logger: quietLogger{}}
+	for _, opt := range opts {
+		opt(o)
+	}
+	if o.FS == nil {
+		o.FS = vfs.Default
+	}
+	if err := createDir(o.FS, dir); err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", dir, err)
+	}
+	db, err := pebble.Open(dir, o)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", dir, err)
+	}
+	if err := checkFormat(db); err != nil {
+		return nil, errors.Join(fmt.Errorf("store: open %s: %w", dir, err), db.Close())
+	}
+	return &Pebble{db: db, locks: warrantLocks{m: make(map[WarrantID]*warrantLock)}}, nil
+}
+
+// createDir creates dir if it is missing, and syncs each directory that
+// gained an entry. Pebble syncs what it creates inside dir, but not dir's
+// own entry in its parent: without this, a power loss soon after the first
+// Open could take the whole store, acknowledged payments included.
+func createDir(fs vfs.FS, dir string) error {
+	var missing []string // dir, then its missing ancestors
+	for d := dir; ; d = fs.PathDir(d) {
+		_, err := fs.Stat(d)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		missing = append(missing, d)
+		if fs.PathDir(d) == d {
+			break
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	if err := fs.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for _, d := range missing {
+		parent, err := fs.OpenDir(fs.PathDir(d))
+		if err != nil {
+			return err
+		}
+		err = parent.Sync()
+		if cerr := parent.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("sync directory of %s: %w", d, err)
+		}
+	}
+	return nil
+}
+
+// checkFormat writes the format version into a new store and refuses a
+// store of another version.
+func checkFormat(db *pebble.DB) error {
+	v, closer, err := db.Get(keyFormat)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return db.Set(keyFormat, []byte{formatVersion}, pebble.Sync)
+	}
+	if err != nil {
+		return err
+	}
+	defer closer.Close()
+	if len(v) != 1 || v[0] != formatVersion {
+		return fmt.Errorf("%w: format version %x, want %d", ErrCorrupt, v, formatVersion)
+	}
+	return nil
+}
+
+// enter starts an operation; it reports false once the store is closed.
+// Every enter that returns true is paired with exit.
+func (s *Pebble) enter() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.ops.Add(1)
+	return true
+}
+
+func (s *Pebble) exit() { s.ops.Done() }
+
+// Append implements Store. It reads the warrant's newest (epoch, ordinal)
+// and writes the receipt and the new warrant record in one synced batch,
+// under the warrant's lock. A cancelled ctx is honoured before the write,
+// not during it: once the batch is committed, Append waits for its sync.
+func (s *Pebble) Append(ctx context.Context, r Receipt) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := checkWarrant(r.Warrant); err != nil {
+		return err
+	}
+	if !s.enter() {
+		return ErrClosed
+	}
+	defer s.exit()
+
+	l := s.locks.lock(r.Warrant)
+	defer s.locks.unlock(r.Warrant, l)
+	if err := ctx.Err(); err != nil {
+		return err // cancelled while waiting for the warrant
+	}
+	state, ok, err := s.warrantState(s.db, r.Warrant)
+	if err != nil {
+		return fmt.Errorf("append: %w", err)
+	}
+	if ok && !newer(r, state.Epoch, state.Ordinal) {
+		return notNewer(r, state.Epoch, state.Ordinal)
+	}
+	state = warrantState{Epoch: r.Payment.Epoch, Ordinal: r.Payment.Ordinal, Receipts: state.Receipts + 1}
+
+	b := s.db.NewBatch()
+	defer b.Close()
+	key := receiptKey(r.Warrant, r.Payment.Epoch, r.Payment.Ordinal)
+	if err := b.Set(key, appendReceiptValue(nil, r), nil); err != nil {
+		return fmt.Errorf("append receipt %x: %w", key, err)
+	}
+	if err := b.Set(warrantKeyWithPrefix(prefixWarrant, r.Warrant), appendWarrantValue(nil, state), nil); err != nil {
+		return fmt.Errorf("append receipt %x: %w", key, err)
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("append receipt %x: %w", key, err)
+	}
+	return nil
+}
+
+// Newest implements Store.
+func (s *Pebble) Newest(ctx context.Context, w WarrantID) (Receipt, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return Receipt{}, false, err
+	}
+	if err := checkWarrant(w); err != nil {
+		return Receipt{}, false, err
+	}
+	if !s.enter() {
+		return Receipt{}, false, ErrClosed
+	}
+	defer s.exit()
+
+	// Receipts are never deleted, so the receipt a warrant record names is
+	// there even if an Append lands between the two reads.
+	state, ok, err := s.warrantState(s.db, w)
+	if err != nil || !ok {
+		return Receipt{}, false, err
+	}
+	r, err := s.receipt(s.db, w, state)
+	if err != nil {
+		return Receipt{}, false, err
+	}
+	return r, true, nil
+}
+
+// Warrants implements Store. It reads one snapshot of the store.
+func (s *Pebble) Warrants(ctx context.Context) ([]WarrantSummary, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if !s.enter() {
+		return nil, ErrClosed
+	}
+	defer s.exit()
+
+	snap := s.db.NewSnapshot()
+	defer snap.Close()
+	lower := []byte{prefixWarrant}
+	iter, err := snap.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(lower)})
+	if err != nil {
+		return nil, fmt.Errorf("warrants: %w", err)
+	}
+	defer iter.Close()
+
+	var out []WarrantSummary
+	for ok := iter.First(); ok; ok = iter.Next() {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		w, _, err := parseKey(iter.Key(), prefixWarrant, 0)
+		if err != nil {
+			return nil, fmt.Errorf("warrants: %w", err)
+		}
+		state, err := decodeWarrantValue(iter.Value())
+		if err != nil {
+			return nil, fmt.Errorf("warrants: %s: %w", warrantHex(w), err)
+		}
+		newest, err := s.receipt(snap, w, state)
+		if err != nil {
+			return nil, fmt.Errorf("warrants: %w", err)
+		}
+		ws := WarrantSummary{Warrant: w, Newest: newest, Receipts: state.Receipts}
+		settlement, ok, err := s.settlement(snap, w)
+		if err != nil {
+			return nil, fmt.Errorf("warrants: %w", err)
+		}
+		if ok {
+			ws.LastSettlement = &settlement
+		}
+		out = append(out, ws)
+	}
+	if err := iter.Error(); err != nil {
+		return nil, fmt.Errorf("warrants: %w", err)
+	}
+	// Keys order warrants by the lengths of their agent IDs first.
+	slices.SortFunc(out, func(a, b WarrantSummary) int { return compareWarrants(a.Warrant, b.Warrant) })
+	return out, nil
+}
+
+// Receipts implements Store. It walks one consistent view of the store,
+// taken when it starts; fn may call the store, including Append. The time
+// bounds of f are checked on every receipt of the selected warrants (there
+// is no index by time).
+func (s *Pebble) Receipts(ctx context.Context, f ReceiptFilter, fn func(Receipt) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if f.Warrant != nil {
+		if err := checkWarrant(*f.Warrant); err != nil {
+			return err
+		}
+	}
+	if !s.enter() {
+		return ErrClosed
+	}
+	defer s.exit()
+
+	// One iterator is one point-in-time view; SetBounds moves it between
+	// prefixes without changing the view.
+	iter, err := s.db.NewIter(nil)
+	if err != nil {
+		return fmt.Errorf("receipts: %w", err)
+	}
+	defer iter.Close()
+
+	var warrants []WarrantID
+	if f.Warrant != nil {
+		warrants = []WarrantID{*f.Warrant}
+	} else if warrants, err = listWarrants(iter); err != nil {
+		return fmt.Errorf("receipts: %w", err)
+	}
+	for _, w := range warrants {
+		lower := warrantKeyWithPrefix(prefixReceipt, w)
+		iter.SetBounds(lower, prefixEnd(lower))
+		for ok := iter.First(); ok; ok = iter.Next() {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			r, err := decodeReceipt(iter.Key(), iter.Value())
+			if err != nil {
+				return fmt.Errorf("receipts: %w", err)
+			}
+			if !acceptedIn(f, r.AcceptedAt) {
+				continue
+			}
+			if err := fn(r); err != nil {
+				return err
+			}
+		}
+		if err := iter.Error(); err != nil {
+			return fmt.Errorf("receipts: %w", err)
+		}
+	}
+	return nil
+}
+
+// listWarrants returns the warrants that have a warrant record, ordered by
+// compareWarrants.
+func listWarrants(iter *pebble.Iterator) ([]WarrantID, error) {
+	lower := []byte{prefixWarrant}
+	iter.SetBounds(lower, prefixEnd(lower))
+	var out []WarrantID
+	for ok := iter.First(); ok; ok = iter.Next() {
+		w, _, err := parseKey(iter.Key(), prefixWarrant, 0)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, w)
+	}
+	if err := iter.Error(); err != nil {
+		return nil, err
+	}
+	slices.SortFunc(out, compareWarrants)
+	return out, nil
+}
+
+// SaveSettlement implements Store.
+func (s *Pebble) SaveSettlement(ctx context.Context, st Settlement) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := checkWarrant(st.Warrant); err != nil {
+		return err
+	}
+	if !s.enter() {
+		return ErrClosed
+	}
+	defer s.exit()
+
+	key := warrantKeyWithPrefix(prefixSettlement, st.Warrant)
+	if err := s.db.Set(key, appendSettlementValue(nil, st), pebble.Sync); err != nil {
+		return fmt.Errorf("save settlement %s: %w", warrantHex(st.Warrant), err)
+	}
+	return nil
+}
+
+// LastSettlement implements Store.
+func (s *Pebble) LastSettlement(ctx context.Context, w WarrantID) (Settlement, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return Settlement{}, false, err
+	}
+	if err := checkWarrant(w); err != nil {
+		return Settlement{}, false, err
+	}
+	if !s.enter() {
+		return Settlement{}, false, ErrClosed
+	}
+	defer s.exit()
+	return s.settlement(s.db, w)
+}
+
+// Close implements Store. It waits for the operations in flight (a
+// Receipts walk until fn returns), then closes the database.
+func (s *Pebble) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	s.closed = true
+	s.mu.Unlock()
+
+	s.ops.Wait()
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("store: close: %w", err)
+	}
+	return nil
+}
+
+// reader is what the lookups below need: the DB or a snapshot of it.
+type reader interface {
+	Get(key []byte) ([]byte, io.Closer, error)
+}
+
+// get calls decode on the value of key; ok is false when there is none.
+func get[T any](r reader, key []byte, decode func(value []byte) (T, error)) (v T, ok bool, err error) {
+	value, closer, err := r.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return v, false, nil
+	}
+	if err != nil {
+		return v, false, fmt.Errorf("get %x: %w", key, err)
+	}
+	defer closer.Close()
+	v, err = decode(value)
+	return v, err == nil, err
+}
+
+func (s *Pebble) warrantState(r reader, w WarrantID) (warrantState, bool, error) {
+	state, ok, err := get(r, warrantKeyWithPrefix(prefixWarrant, w), decodeWarrantValue)
+	if err != nil {
+		return warrantState{}, false, fmt.Errorf("warrant %s: %w", warrantHex(w), err)
+	}
+	return state, ok, nil
+}
+
+// receipt reads the newest receipt that state names.
+func (s *Pebble) receipt(r reader, w WarrantID, state warrantState) (Receipt, error) {
+	key := receiptKey(w, state.Epoch, state.Ordinal)
+	rec, ok, err := get(r, key, func(value []byte) (Receipt, error) { return decodeReceipt(key, value) })
+	if err != nil {
+		return Receipt{}, err
+	}
+	if !ok {
+		return Receipt{}, fmt.Errorf("%w: warrant %s names missing receipt %x", ErrCorrupt, warrantHex(w), key)
+	}
+	return rec, nil
+}
+
+func (s *Pebble) settlement(r reader, w WarrantID) (Settlement, bool, error) {
+	key := warrantKeyWithPrefix(prefixSettlement, w)
+	return get(r, key, func(value []byte) (Settlement, error) { return decodeSettlement(key, value) })
+}
+
+// warrantLocks hands out one mutex per warrant that has an Append in
+// flight, so the check "newer than newest" and the write are atomic per
+// warrant while appends to other warrants proceed (and share WAL syncs).
+// An entry is dropped when its last holder unlocks, so the map is as large
+// as the appends in flight. mu is held only to find or drop an entry, never
+// across I/O.
+type warrantLocks struct {
+	mu sync.Mutex
+	m  map[WarrantID]*warrantLock
+}
+
+type warrantLock struct {
+	sync.Mutex
+	refs int // holders and waiters; guarded by warrantLocks.mu
+}
+
+func (l *warrantLocks) lock(w WarrantID) *warrantLock {
+	l.mu.Lock()
+	wl := l.m[w]
+	if wl == nil {
+		wl = &warrantLock{}
+		l.m[w] = wl
+	}
+	wl.refs++
+	l.mu.Unlock()
+
+	wl.Lock()
+	return wl
+}
+
+func (l *warrantLocks) unlock(w WarrantID, wl *warrantLock) {
+	wl.Unlock()
+
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if wl.refs--; wl.refs == 0 {
+		delete(l.m, w)
+	}
+}
+
+// quietLogger drops Pebble's informational messages and keeps its fatal
+// ones, which must not return.
+type quietLogger struct{}
+
+func (quietLogger) Infof(string, ...any) {}
+
+func (quietLogger) Fatalf(format string, args ...any) {
+	pebble.DefaultLogger.Fatalf(format, args...)
+}

@@ -1,0 +1,367 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ErrCorrupt: a stored record or key does not decode. It is not transient:
+// retrying reads the same bytes.
+var ErrCorrupt = errors.New("store: corrupt record")
+
+// Key prefixes of the Pebble store. Every key starts with one of them; the
+// warrant part of a key is
+//
+//	warrant = u8 len(payer) | payer | u8 len(provider) | provider
+//
+// so a warrant's keys never share a prefix with another warrant's. Integers
+// in keys are big-endian so that byte order is numeric order; integers in
+// values are varints (encoding/binary) behind a version byte.
+const (
+	// prefixMeta: "m" | name → store metadata; only keyFormat today.
+	// Covered by TestPebbleFormatVersion.
+	prefixMeta byte = 'm'
+
+	// prefixReceipt: "r" | warrant | epoch u32 BE | ordinal u64 BE →
+	// receipt record (appendReceiptValue). Iteration order is acceptance
+	// order within a warrant, since Append only takes a higher (epoch,
+	// ordinal). Covered by the storetest suite and FuzzDecodeReceipt.
+	prefixReceipt byte = 'r'
+
+	// prefixSettlement: "s" | warrant → the warrant's latest settlement
+	// record (appendSettlementValue). Covered by the storetest suite and
+	// FuzzDecodeSettlement.
+	prefixSettlement byte = 's'
+
+	// prefixWarrant: "w" | warrant → warrant record: newest (epoch,
+	// ordinal) and the receipt count (appendWarrantValue). Append writes it
+	// in the same batch as the receipt. Covered by the storetest suite and
+	// FuzzDecodeWarrant.
+	prefixWarrant byte = 'w'
+)
+
+// keyFormat is "m" | "format" → u8 format version of the keys and records
+// below. Open writes it into a new store and refuses any other version.
+var keyFormat = []byte{prefixMeta, 'f', 'o', 'r', 'm', 'a', 't'}
+
+// Record versions: the first byte of every value.
+const (
+	formatVersion     byte = 1
+	receiptVersion    byte = 1
+	warrantVersion    byte = 1
+	settlementVersion byte = 1
+)
+
+// receiptKeySuffix is epoch u32 BE | ordinal u64 BE.
+const receiptKeySuffix = 4 + 8
+
+// appendWarrantKey appends the warrant part of a key. The caller has checked
+// the lengths with checkWarrant.
+func appendWarrantKey(dst []byte, w WarrantID) []byte {
+	dst = append(dst, byte(len(w.Payer)))
+	dst = append(dst, w.Payer...)
+	dst = append(dst, byte(len(w.Provider)))
+	return append(dst, w.Provider...)
+}
+
+func warrantKeyWithPrefix(prefix byte, w WarrantID) []byte {
+	return appendWarrantKey(append(make([]byte, 0, 3+len(w.Payer)+len(w.Provider)+receiptKeySuffix), prefix), w)
+}
+
+func receiptKey(w WarrantID, epoch uint32, ordinal uint64) []byte {
+	k := warrantKeyWithPrefix(prefixReceipt, w)
+	k = binary.BigEndian.AppendUint32(k, epoch)
+	return binary.BigEndian.AppendUint64(k, ordinal)
+}
+
+// prefixEnd returns the smallest key above every key starting with prefix,
+// or nil when there is none.
+func prefixEnd(prefix []byte) []byte {
+	end := append([]byte(nil), prefix...)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] != 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
+}
+
+// parseWarrantKey reads the warrant part at the start of b and returns the
+// rest.
+func parseWarrantKey(b []byte) (WarrantID, []byte, error) {
+	var w WarrantID
+	for _, part := range []*string{&w.Payer, &w.Provider} {
+		if len(b) < 1 || len(b) < 1+int(b[0]) {
+			return WarrantID{}, nil, fmt.Errorf("%w: short warrant key", ErrCorrupt)
+		}
+		n := int(b[0])
+		*part = string(b[1 : 1+n])
+		b = b[1+n:]
+	}
+	return w, b, nil
+}
+
+// parseKey checks that key is prefix | warrant | suffix with a suffix of
+// suffixLen bytes, and returns the warrant and the suffix.
+func parseKey(key []byte, prefix byte, suffixLen int) (WarrantID, []byte, error) {
+	if len(key) < 1 || key[0] != prefix {
+		return WarrantID{}, nil, fmt.Errorf("%w: key %x lacks prefix %q", ErrCorrupt, key, prefix)
+	}
+	w, rest, err := parseWarrantKey(key[1:])
+	if err != nil {
+		return WarrantID{}, nil, fmt.Errorf("key %x: %w", key, err)
+	}
+	if len(rest) != suffixLen {
+		return WarrantID{}, nil, fmt.Errorf("%w: key %x has %d trailing bytes, want %d", ErrCorrupt, key, len(rest), suffixLen)
+	}
+	return w, rest, nil
+}
+
+// appendReceiptValue appends the receipt record of r:
+//
+//	version u8 | total uvarint | price uvarint | signature [64] |
+//	accepted_at unix seconds varint | accepted_at nanoseconds uvarint |
+//	len(resource) uvarint | resource
+//
+// The warrant, epoch and ordinal are in the key.
+func appendReceiptValue(dst []byte, r Receipt) []byte {
+	dst = append(dst, receiptVersion)
+	dst = binary.AppendUvarint(dst, r.Payment.Total)
+	dst = binary.AppendUvarint(dst, r.Price)
+	dst = append(dst, r.Payment.Signature[:]...)
+	dst = appendTime(dst, r.AcceptedAt)
+	return appendString(dst, r.Resource)
+}
+
+// decodeReceipt decodes a receipt from its key and record. It copies what
+// it keeps, so key and value may be reused.
+func decodeReceipt(key, value []byte) (Receipt, error) {
+	w, suffix, err := parseKey(key, prefixReceipt, receiptKeySuffix)
+	if err != nil {
+		return Receipt{}, err
+	}
+	r := Receipt{Warrant: w}
+	r.Payment.Epoch = binary.BigEndian.Uint32(suffix)
+	r.Payment.Ordinal = binary.BigEndian.Uint64(suffix[4:])
+
+	d := decoder{b: value}
+	d.version(receiptVersion)
+	r.Payment.Total = d.uvarint()
+	r.Price = d.uvarint()
+	copy(r.Payment.Signature[:], d.bytes(len(r.Payment.Signature)))
+	r.AcceptedAt = d.time()
+	r.Resource = d.string()
+	if err := d.finish(); err != nil {
+		return Receipt{}, fmt.Errorf("receipt %x: %w", key, err)
+	}
+	return r, nil
+}
+
+// warrantState is the warrant record: where Append checks "newer than
+// newest" and what Warrants counts.
+type warrantState struct {
+	Epoch    uint32 // newest receipt's epoch
+	Ordinal  uint64 // newest receipt's ordinal
+	Receipts uint64 // receipts stored, all epochs
+}
+
+// appendWarrantValue appends the warrant record:
+//
+//	version u8 | newest epoch uvarint | newest ordinal uvarint |
+//	receipts uvarint
+func appendWarrantValue(dst []byte, s warrantState) []byte {
+	dst = append(dst, warrantVersion)
+	dst = binary.AppendUvarint(dst, uint64(s.Epoch))
+	dst = binary.AppendUvarint(dst, s.Ordinal)
+	return binary.AppendUvarint(dst, s.Receipts)
+}
+
+func decodeWarrantValue(value []byte) (warrantState, error) {
+	d := decoder{b: value}
+	d.version(warrantVersion)
+	var s warrantState
+	s.Epoch = d.uint32()
+	s.Ordinal = d.uvarint()
+	s.Receipts = d.uvarint()
+	if err := d.finish(); err != nil {
+		return warrantState{}, fmt.Errorf("warrant record: %w", err)
+	}
+	return s, nil
+}
+
+// appendSettlementValue appends the settlement record of s:
+//
+//	version u8 | epoch uvarint | ordinal uvarint | total uvarint |
+//	state u8 | attempt varint | paid uvarint |
+//	updated_at unix seconds varint | updated_at nanoseconds uvarint |
+//	len(request ID) uvarint | request ID | len(error) uvarint | error
+//
+// The warrant is in the key.
+func appendSettlementValue(dst []byte, s Settlement) []byte {
+	dst = append(dst, settlementVersion)
+	dst = binary.AppendUvarint(dst, uint64(s.Epoch))
+	dst = binary.AppendUvarint(dst, s.Ordinal)
+	dst = binary.AppendUvarint(dst, s.Total)
+	dst = append(dst, byte(s.State))
+	dst = binary.AppendVarint(dst, int64(s.Attempt))
+	dst = binary.AppendUvarint(dst, s.Paid)
+	dst = appendTime(dst, s.UpdatedAt)
+	dst = appendString(dst, s.RequestID)
+	return appendString(dst, s.Error)
+}
+
+func decodeSettlement(key, value []byte) (Settlement, error) {
+	w, _, err := parseKey(key, prefixSettlement, 0)
+	if err != nil {
+		return Settlement{}, err
+	}
+	s := Settlement{Warrant: w}
+	d := decoder{b: value}
+	d.version(settlementVersion)
+	s.Epoch = d.uint32()
+	s.Ordinal = d.uvarint()
+	s.Total = d.uvarint()
+	s.State = SettlementState(d.byte())
+	s.Attempt = d.int()
+	s.Paid = d.uvarint()
+	s.UpdatedAt = d.time()
+	s.RequestID = d.string()
+	s.Error = d.string()
+	if err := d.finish(); err != nil {
+		return Settlement{}, fmt.Errorf("settlement %x: %w", key, err)
+	}
+	return s, nil
+}
+
+// appendTime appends t as unix seconds (varint) and nanoseconds (uvarint):
+// every time.Time fits, unlike UnixNano. The location and the monotonic
+// reading are dropped; canonicalTime is what comes back.
+func appendTime(dst []byte, t time.Time) []byte {
+	dst = binary.AppendVarint(dst, t.Unix())
+	return binary.AppendUvarint(dst, uint64(t.Nanosecond()))
+}
+
+func appendString(dst []byte, s string) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(s)))
+	return append(dst, s...)
+}
+
+// decoder reads a record front to back. The first failure sticks: later
+// reads return zero values, and finish reports it, so a decode function
+// reads every field and checks once. It never panics on short or garbled
+// input.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) fail(format string, args ...any) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: "+format, append([]any{ErrCorrupt}, args...)...)
+	}
+	d.b = nil
+}
+
+func (d *decoder) version(want byte) {
+	if v := d.byte(); d.err == nil && v != want {
+		d.fail("version %d, want %d", v, want)
+	}
+}
+
+func (d *decoder) byte() byte {
+	b := d.bytes(1)
+	if b == nil {
+		return 0
+	}
+	return b[0]
+}
+
+// bytes returns the next n bytes, aliasing the input; nil on failure.
+func (d *decoder) bytes(n int) []byte {
+	if d.err != nil {
+		return nil
+	}
+	if n < 0 || n > len(d.b) {
+		d.fail("want %d bytes, have %d", n, len(d.b))
+		return nil
+	}
+	b := d.b[:n]
+	d.b = d.b[n:]
+	return b
+}
+
+func (d *decoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail("bad uvarint")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail("bad varint")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) uint32() uint32 {
+	v := d.uvarint()
+	if v > 1<<32-1 {
+		d.fail("%d overflows uint32", v)
+		return 0
+	}
+	return uint32(v)
+}
+
+func (d *decoder) int() int {
+	v := d.varint()
+	if int64(int(v)) != v {
+		d.fail("%d overflows int", v)
+		return 0
+	}
+	return int(v)
+}
+
+func (d *decoder) time() time.Time {
+	sec := d.varint()
+	nsec := d.uvarint()
+	if d.err != nil {
+		return time.Time{}
+	}
+	if nsec >= uint64(time.Second) {
+		d.fail("nanoseconds %d out of range", nsec)
+		return time.Time{}
+	}
+	return time.Unix(sec, int64(nsec)).UTC()
+}
+
+func (d *decoder) string() string {
+	n := d.uvarint()
+	if d.err == nil && n > uint64(len(d.b)) {
+		d.fail("string of %d bytes, have %d", n, len(d.b))
+	}
+	return string(d.bytes(int(n)))
+}
+
+// finish reports the first failure, or trailing bytes.
+func (d *decoder) finish() error {
+	if d.err == nil && len(d.b) != 0 {
+		d.fail("%d trailing bytes", len(d.b))
+	}
+	return d.err
+}
