@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/iotaledger/wasp/packages/isc"
@@ -160,7 +159,7 @@ type PayRequest struct {
 
 // PayResponse is PayHandler's answer to an accepted payment.
 type PayResponse struct {
-	Accepted bool           `json:"accepted"`
+	Accepted bool            `json:"accepted"`
 	Receipt  x402.Settlement `json:"receipt"`
 }
 
@@ -329,4 +328,3 @@ func httpError(w http.ResponseWriter, status int, reason string, err error) {
 	writeJSON(w, status, map[string]string{"reason": reason, "error": err.Error()})
 }
 
-var _ = strconv.Itoa
