@@ -327,4 +327,3 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 func httpError(w http.ResponseWriter, status int, reason string, err error) {
 	writeJSON(w, status, map[string]string{"reason": reason, "error": err.Error()})
 }
-
