@@ -26,10 +26,15 @@ type retryState struct {
 	next    time.Time // cfg.Clock time of the next attempt; zero = none
 }
 
-// settler decides when to settle. Run drives it.
+// settler decides when to settle. Run or RunOnce drives it; the fields
+// below kick are used by that one goroutine only.
 type settler struct {
 	p    *Provider
 	kick chan struct{}
+
+	started      bool
+	nextPoll     time.Time
+	nextSchedule time.Time
 
 	mu  sync.Mutex
 	due map[store.WarrantID]*warrant
@@ -65,54 +70,77 @@ func (s *settler) takeDue() []*warrant {
 // run left unfinished and settles what is pending, then it settles on
 // triggers (threshold, exposure cap, revocation), on the schedule and on
 // retries, and polls warrants with unsettled payments for revocations.
-// Cancel ctx to stop it; it returns nil then.
+// Cancel ctx to stop it; it returns nil then. Run and RunOnce must not be
+// used together.
 func (p *Provider) Run(ctx context.Context) error {
-	s := p.settler
 	clk := p.cfg.Clock
-	p.resume(ctx)
-
-	poll := clk.Ticker(p.cfg.PollInterval)
-	defer poll.Stop()
-	var schedule <-chan time.Time
-	nextSchedule := func() {
-		if p.cfg.Schedule == nil {
-			return
-		}
-		now := clk.Now()
-		schedule = clk.After(p.cfg.Schedule.Next(now).Sub(now))
-	}
-	nextSchedule()
+	p.RunOnce(ctx)
 	for {
-		var retry <-chan time.Time
-		if at, ok := p.earliestRetry(); ok {
-			retry = clk.After(max(at.Sub(clk.Now()), 0))
+		var wake <-chan time.Time
+		if at, ok := p.nextWork(); ok {
+			wake = clk.After(max(at.Sub(clk.Now()), 0))
 		}
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-s.kick:
-			for _, w := range s.takeDue() {
-				p.settleLogged(ctx, w, "trigger")
-			}
-		case <-poll.C:
-			p.poll(ctx)
-		case <-schedule:
-			for _, w := range p.snapshotWarrants() {
-				p.settleLogged(ctx, w, "schedule")
-			}
-			nextSchedule()
-		case <-retry:
-			now := clk.Now()
-			for _, w := range p.snapshotWarrants() {
-				w.mu.Lock()
-				due := !w.retry.next.IsZero() && !w.retry.next.After(now)
-				w.mu.Unlock()
-				if due {
-					p.settleLogged(ctx, w, "retry")
-				}
-			}
+		case <-p.settler.kick:
+		case <-wake:
+		}
+		p.RunOnce(ctx)
+	}
+}
+
+// RunOnce does, synchronously, the settlement work due at the provider
+// clock's current time: on its first call what Run does on start (resume
+// unfinished settlements, settle pending payments), then triggered warrants, a poll for revocations when one
+// is due, the schedule and due retries. Simulations drive a provider with it
+// and a mock clock instead of Run, for deterministic runs.
+func (p *Provider) RunOnce(ctx context.Context) {
+	s := p.settler
+	now := p.cfg.Clock.Now()
+	if !s.started {
+		s.started = true
+		s.nextPoll = now.Add(p.cfg.PollInterval)
+		if p.cfg.Schedule != nil {
+			s.nextSchedule = p.cfg.Schedule.Next(now)
+		}
+		p.resume(ctx)
+	}
+	for _, w := range s.takeDue() {
+		p.settleLogged(ctx, w, "trigger")
+	}
+	if !now.Before(s.nextPoll) {
+		p.poll(ctx)
+		s.nextPoll = now.Add(p.cfg.PollInterval)
+	}
+	if p.cfg.Schedule != nil && !now.Before(s.nextSchedule) {
+		for _, w := range p.snapshotWarrants() {
+			p.settleLogged(ctx, w, "schedule")
+		}
+		s.nextSchedule = p.cfg.Schedule.Next(now)
+	}
+	for _, w := range p.snapshotWarrants() {
+		w.mu.Lock()
+		due := !w.retry.next.IsZero() && !w.retry.next.After(now)
+		w.mu.Unlock()
+		if due {
+			p.settleLogged(ctx, w, "retry")
 		}
 	}
+}
+
+// nextWork returns the provider-clock time of the next poll, scheduled
+// settlement or retry.
+func (p *Provider) nextWork() (time.Time, bool) {
+	s := p.settler
+	at := s.nextPoll
+	if p.cfg.Schedule != nil && s.nextSchedule.Before(at) {
+		at = s.nextSchedule
+	}
+	if r, ok := p.earliestRetry(); ok && r.Before(at) {
+		at = r
+	}
+	return at, s.started
 }
 
 func (p *Provider) earliestRetry() (time.Time, bool) {
