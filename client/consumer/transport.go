@@ -1,0 +1,463 @@
+package consumer
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/iotaledger/wasp/packages/isc"
+
+	"github.com/micropay/micropay/client/x402"
+	"github.com/micropay/micropay/contract"
+	"github.com/micropay/micropay/contract/payment"
+)
+
+// Transport errors, checked with errors.Is. The typed errors below wrap
+// them and carry the figures.
+var (
+	// ErrCapExceeded: paying would pass a spending cap (*CapError).
+	ErrCapExceeded = errors.New("consumer: spending cap exceeded")
+	// ErrTermsChanged: a provider's offer differs from its first one
+	// (*TermsChangedError).
+	ErrTermsChanged = errors.New("consumer: provider's terms changed")
+	// ErrRejected: the provider refused the payment (*RejectedError).
+	ErrRejected = errors.New("consumer: provider rejected the payment")
+	// ErrNoOffer: a 402 answer offers no micropay-warrant payment this
+	// payer can make (another scheme, chain or contract instance).
+	ErrNoOffer = errors.New("consumer: no usable payment offer")
+	// ErrBodyNotReplayable: the request has a body but no GetBody, so it
+	// could not be sent again with a payment.
+	ErrBodyNotReplayable = errors.New("consumer: request body cannot be replayed")
+)
+
+// Reasons a provider gives beyond the payment rules (payment.Reason
+// names), as RejectedError.Reason.
+const (
+	ReasonNoWarrant    = "no_warrant"
+	ReasonUnknownPayer = "unknown_payer"
+	// ReasonMalformed is set by the Transport when the provider answered
+	// the paid request with 400 Bad Request and no reason.
+	ReasonMalformed = "malformed"
+)
+
+// CapError is a payment the Transport refused to make because of a
+// spending cap. Nothing was signed.
+type CapError struct {
+	Cap      string // "price" (MaxPrice, per piece) or "total" (MaxTotal)
+	URL      string
+	Price    uint64 // what the piece costs
+	Spent    uint64 // paid so far through the Transport
+	InFlight uint64 // reserved by payments still awaiting the provider's answer
+	Limit    uint64 // the cap
+}
+
+func (e *CapError) Error() string {
+	if e.Cap == "price" {
+		return fmt.Sprintf("%v: %s costs %d, above the per-piece cap of %d", ErrCapExceeded, e.URL, e.Price, e.Limit)
+	}
+	return fmt.Sprintf("%v: %s costs %d; spent %d and %d in flight, the total cap is %d (%d short)",
+		ErrCapExceeded, e.URL, e.Price, e.Spent, e.InFlight, e.Limit, e.Spent+e.InFlight+e.Price-e.Limit)
+}
+
+// Unwrap makes errors.Is(err, ErrCapExceeded) true.
+func (e *CapError) Unwrap() error { return ErrCapExceeded }
+
+// TermsChangedError is an offer that differs from the first one seen from
+// the same origin. Nothing was signed.
+type TermsChangedError struct {
+	Origin string // scheme://host[:port]
+	Field  string // "network", "contract", "payTo" or "price"
+	Was    string // the pinned value
+	Now    string // the offered one
+}
+
+func (e *TermsChangedError) Error() string {
+	return fmt.Sprintf("%v: %s changed its %s from %s to %s", ErrTermsChanged, e.Origin, e.Field, e.Was, e.Now)
+}
+
+// Unwrap makes errors.Is(err, ErrTermsChanged) true.
+func (e *TermsChangedError) Unwrap() error { return ErrTermsChanged }
+
+// RejectedError is a payment the provider refused. The payer's position
+// was rolled back (Payer.Refused), so the refused amount is not paid by the
+// next payment, and it does not count as spent.
+type RejectedError struct {
+	URL     string
+	Status  int    // HTTP status of the answer
+	Reason  string // machine reason: a payment.Reason name or a Reason* constant
+	Message string // the provider's explanation
+	Payment payment.Payment
+}
+
+func (e *RejectedError) Error() string {
+	msg := e.Message
+	if msg == "" {
+		msg = http.StatusText(e.Status)
+	}
+	return fmt.Sprintf("%v: %s refused %v (%s): %s", ErrRejected, e.URL, e.Payment, e.Reason, msg)
+}
+
+// Unwrap makes errors.Is(err, ErrRejected) true.
+func (e *RejectedError) Unwrap() error { return ErrRejected }
+
+// Is makes errors.Is(err, ErrNoWarrant) true when the provider's reason is
+// that there is no warrant.
+func (e *RejectedError) Is(target error) bool {
+	return target == ErrNoWarrant && e.Reason == ReasonNoWarrant
+}
+
+// TransportOptions configure a Transport. MaxPrice and MaxTotal are
+// required: a transport that pays automatically must have a limit.
+type TransportOptions struct {
+	// Base sends the requests; default http.DefaultTransport.
+	Base http.RoundTripper
+	// MaxPrice is the most one piece may cost.
+	MaxPrice uint64
+	// MaxTotal caps the sum of what the Transport pays, over its life.
+	MaxTotal uint64
+	// AllowPriceChange lets an origin change its price after its first
+	// offer (still within MaxPrice). Network, contract and payTo may never
+	// change.
+	AllowPriceChange bool
+}
+
+// Transport is an http.RoundTripper that pays 402 answers with micropay
+// payments. Every request carries the payer's agent ID (MICROPAY-PAYER).
+// On a 402 whose PAYMENT-REQUIRED offers a micropay-warrant payment on the
+// payer's chain and contract instance, it checks, before signing anything:
+//
+//   - the origin's terms: the first usable offer from an origin (scheme,
+//     host and port) pins its network, contract, payTo and price; a later
+//     offer that differs is a *TermsChangedError (a price change is
+//     allowed with TransportOptions.AllowPriceChange);
+//   - the per-piece cap (MaxPrice) and the total cap (MaxTotal, counting
+//     what was spent and what is in flight), else a *CapError;
+//   - the warrant's epoch, from the chain (Payer.Epoch): ErrNoWarrant if
+//     there is none. The provider's announced epoch only triggers a fresh
+//     read of the chain.
+//
+// Then it signs with the Payer and sends the request once more with
+// PAYMENT-SIGNATURE. It returns the provider's answer if it accepted the
+// payment, a *RejectedError if it refused it (after rolling the payer's
+// position back). If the provider refused for a wrong epoch and the chain
+// has moved to a new one, it pays once more under the new epoch.
+//
+// Payments to one provider are serialized, from signing to the provider's
+// answer (its response headers): a provider accepts only ordinals above the
+// last it accepted, so two payments in flight at once could arrive out of
+// order, the later one be refused and its amount roll into the next.
+// Requests to different providers, and the unpaid first attempts, run in
+// parallel.
+//
+// Spent counts the price of every payment the provider accepted, and of
+// every payment whose outcome is unknown (the connection failed after
+// sending it, or the answer carries no PAYMENT-RESPONSE): the next
+// accepted payment's cumulative total includes it either way. A refused
+// payment is not counted. A Transport is safe for concurrent use.
+type Transport struct {
+	payer    *Payer
+	opts     TransportOptions
+	payerID  string // payer agent ID string (MICROPAY-PAYER, payload.payer)
+	network  string // x402 network of the payer's chain
+	contract string // hname of the micropay contract, hex
+
+	mu       sync.Mutex
+	spent    uint64
+	reserved uint64         // prices of payments in flight
+	pins     map[string]pin // by origin
+}
+
+// pin is an origin's first usable offer.
+type pin struct {
+	network, contract, payTo string
+	price                    uint64
+}
+
+// NewTransport returns a Transport that pays with p.
+func NewTransport(p *Payer, opts TransportOptions) (*Transport, error) {
+	if p == nil {
+		return nil, errors.New("consumer: NewTransport needs a Payer")
+	}
+	if opts.MaxPrice == 0 || opts.MaxTotal == 0 {
+		return nil, errors.New("consumer: TransportOptions.MaxPrice and MaxTotal must be set")
+	}
+	if opts.Base == nil {
+		opts.Base = http.DefaultTransport
+	}
+	return &Transport{
+		payer:    p,
+		opts:     opts,
+		payerID:  p.Agent().String(),
+		network:  x402.Network(p.ChainID().String()),
+		contract: contract.Contract.Hname().String(),
+		pins:     map[string]pin{},
+	}, nil
+}
+
+// Spent returns what the Transport has paid so far: accepted payments and
+// those whose outcome is unknown (see Transport).
+func (t *Transport) Spent() uint64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.spent
+}
+
+// RoundTrip implements http.RoundTripper.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
+		req.Body.Close()
+		return nil, fmt.Errorf("%w: %s %s has a body without GetBody; build it with http.NewRequest from a bytes.Reader, bytes.Buffer or strings.Reader, or set GetBody",
+			ErrBodyNotReplayable, req.Method, req.URL.Redacted())
+	}
+	first := req.Clone(req.Context())
+	first.Header.Set(x402.HeaderPayer, t.payerID)
+	resp, err := t.opts.Base.RoundTrip(first)
+	if err != nil || resp.StatusCode != http.StatusPaymentRequired {
+		return resp, err
+	}
+	h := resp.Header.Get(x402.HeaderRequired)
+	if h == "" {
+		return resp, nil // a 402 that is not an x402 paywall: the caller's to handle
+	}
+	discard(resp)
+	var pr x402.PaymentRequired
+	if err := x402.Decode(h, &pr); err != nil {
+		return nil, fmt.Errorf("402 from %s: %s: %w", req.URL.Redacted(), x402.HeaderRequired, err)
+	}
+	return t.pay(req, &pr)
+}
+
+// pay makes the payment pr asks for and sends req again with it.
+func (t *Transport) pay(req *http.Request, pr *x402.PaymentRequired) (*http.Response, error) {
+	ctx := req.Context()
+	url := req.URL.Redacted()
+	offer, err := t.choose(pr, url)
+	if err != nil {
+		return nil, err
+	}
+	provider, err := isc.AgentIDFromString(offer.PayTo)
+	if err != nil {
+		return nil, fmt.Errorf("%w: 402 from %s: payTo %q: %v", ErrNoOffer, url, offer.PayTo, err)
+	}
+	price := uint64(offer.Amount)
+	if err := t.admit(origin(req), offer, url); err != nil {
+		return nil, err
+	}
+	spent := false
+	defer func() { t.finish(price, spent) }()
+
+	release, err := t.payer.acquire(ctx, provider)
+	if err != nil {
+		return nil, fmt.Errorf("pay %s: %w", url, err)
+	}
+	defer release()
+	epoch, err := t.payer.Epoch(ctx, provider)
+	if err == nil && offer.Extra.Epoch != 0 && offer.Extra.Epoch != epoch {
+		epoch, err = t.payer.RefreshEpoch(ctx, provider)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("pay %s: %w", url, err)
+	}
+	for retried := false; ; retried = true {
+		p, err := t.payer.Pay(ctx, provider, epoch, price)
+		if err != nil {
+			return nil, fmt.Errorf("pay %s: %w", url, err)
+		}
+		resp, rej, err := t.send(req, pr, offer, p)
+		if errors.Is(err, errNotSent) {
+			// p never left the process: take it back like a refused one.
+			return nil, errors.Join(err, t.payer.Refused(ctx, provider, p, price))
+		}
+		if rej == nil {
+			// Accepted, or an unknown outcome: the next payment's total
+			// includes this one either way.
+			spent = true
+			return resp, err
+		}
+		if err := t.payer.Refused(ctx, provider, p, price); err != nil {
+			spent = true // still in the position's total: the next payment pays it
+			return nil, errors.Join(rej, fmt.Errorf("roll back refused payment: %w", err))
+		}
+		if rej.Reason == payment.ReasonWrongEpoch.String() && !retried {
+			fresh, err := t.payer.RefreshEpoch(ctx, provider)
+			if err != nil {
+				return nil, errors.Join(rej, err)
+			}
+			if fresh != epoch {
+				epoch = fresh
+				continue
+			}
+		}
+		return nil, rej
+	}
+}
+
+// choose picks the offer to pay: a micropay-warrant one on the payer's
+// chain and contract instance.
+func (t *Transport) choose(pr *x402.PaymentRequired, url string) (x402.Requirements, error) {
+	var offered []string
+	var candidate *x402.Requirements
+	for i := range pr.Accepts {
+		o := &pr.Accepts[i]
+		offered = append(offered, o.Scheme+" on "+o.Network)
+		if o.Scheme != x402.Scheme {
+			continue
+		}
+		if candidate == nil || (candidate.Network != t.network && o.Network == t.network) {
+			candidate = o
+		}
+	}
+	switch {
+	case candidate == nil:
+		return x402.Requirements{}, fmt.Errorf("%w: 402 from %s offers [%s], none %s", ErrNoOffer, url, strings.Join(offered, ", "), x402.Scheme)
+	case candidate.Network != t.network:
+		return x402.Requirements{}, fmt.Errorf("%w: 402 from %s offers %s on %s, the payer is on %s", ErrNoOffer, url, x402.Scheme, candidate.Network, t.network)
+	case candidate.Extra.Contract != t.contract:
+		return x402.Requirements{}, fmt.Errorf("%w: 402 from %s offers contract %q, the payer's is %s", ErrNoOffer, url, candidate.Extra.Contract, t.contract)
+	case candidate.Asset != x402.Asset:
+		return x402.Requirements{}, fmt.Errorf("%w: 402 from %s asks for asset %q, the payer pays %q", ErrNoOffer, url, candidate.Asset, x402.Asset)
+	case candidate.Extra.Payer != "" && candidate.Extra.Payer != t.payerID:
+		return x402.Requirements{}, fmt.Errorf("%w: 402 from %s states the terms of payer %s, not %s", ErrNoOffer, url, candidate.Extra.Payer, t.payerID)
+	}
+	return *candidate, nil
+}
+
+// admit checks offer against the origin's pinned terms and the caps, and
+// reserves its price. Every admitted payment must be finished.
+func (t *Transport) admit(origin string, offer x402.Requirements, url string) error {
+	price := uint64(offer.Amount)
+	got := pin{network: offer.Network, contract: offer.Extra.Contract, payTo: offer.PayTo, price: price}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	was, pinned := t.pins[origin]
+	if pinned {
+		if err := t.compare(origin, was, got); err != nil {
+			return err
+		}
+	}
+	if price > t.opts.MaxPrice {
+		return &CapError{Cap: "price", URL: url, Price: price, Spent: t.spent, InFlight: t.reserved, Limit: t.opts.MaxPrice}
+	}
+	// spent + reserved <= MaxTotal always holds, so this cannot overflow.
+	if price > t.opts.MaxTotal-t.spent-t.reserved {
+		return &CapError{Cap: "total", URL: url, Price: price, Spent: t.spent, InFlight: t.reserved, Limit: t.opts.MaxTotal}
+	}
+	if !pinned {
+		t.pins[origin] = got
+	}
+	t.reserved += price
+	return nil
+}
+
+// compare returns a *TermsChangedError for the first field of got that
+// differs from the pinned one. t.mu must be held.
+func (t *Transport) compare(origin string, was, got pin) error {
+	changed := func(field, was, now string) error {
+		return &TermsChangedError{Origin: origin, Field: field, Was: was, Now: now}
+	}
+	switch {
+	case got.network != was.network:
+		return changed("network", was.network, got.network)
+	case got.contract != was.contract:
+		return changed("contract", was.contract, got.contract)
+	case got.payTo != was.payTo:
+		return changed("payTo", was.payTo, got.payTo)
+	case got.price != was.price && !t.opts.AllowPriceChange:
+		return changed("price", fmt.Sprint(was.price), fmt.Sprint(got.price))
+	}
+	return nil
+}
+
+// finish ends an admitted payment: its reservation is released and, if
+// spent, its price counted.
+func (t *Transport) finish(price uint64, spent bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.reserved -= price
+	if spent {
+		t.spent += price
+	}
+}
+
+// errNotSent wraps the errors after which a signed payment was not sent.
+var errNotSent = errors.New("payment not sent")
+
+// send sends req again carrying p. It returns the provider's answer when it
+// accepted p or the outcome is unknown (err set when the answer never came),
+// a *RejectedError when the provider definitely refused p, and an error
+// wrapping errNotSent when p could not be sent.
+func (t *Transport) send(req *http.Request, pr *x402.PaymentRequired, offer x402.Requirements, p payment.Payment) (*http.Response, *RejectedError, error) {
+	url := req.URL.Redacted()
+	sig, err := x402.Encode(x402.PaymentPayload{
+		X402Version: x402.Version,
+		Resource:    &pr.Resource,
+		Accepted:    offer,
+		Payload:     x402.SignedPayment{Payer: t.payerID, Payment: hex.EncodeToString(p.Bytes())},
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("pay %s: encode %s: %w: %w", url, x402.HeaderSignature, errNotSent, err)
+	}
+	paid := req.Clone(req.Context())
+	if req.GetBody != nil {
+		if paid.Body, err = req.GetBody(); err != nil {
+			return nil, nil, fmt.Errorf("pay %s: replay body: %w: %w", url, errNotSent, err)
+		}
+	}
+	paid.Header.Set(x402.HeaderPayer, t.payerID)
+	paid.Header.Set(x402.HeaderSignature, sig)
+	resp, err := t.opts.Base.RoundTrip(paid)
+	if err != nil {
+		return nil, nil, fmt.Errorf("pay %s: %v sent, outcome unknown: %w", url, p, err)
+	}
+
+	rej := &RejectedError{URL: url, Status: resp.StatusCode, Payment: p}
+	if h := resp.Header.Get(x402.HeaderResponse); h != "" {
+		var res x402.PaymentResponse
+		if err := x402.Decode(h, &res); err == nil {
+			if res.Success {
+				return resp, nil, nil
+			}
+			rej.Reason = res.ErrorReason
+		} else if resp.StatusCode != http.StatusPaymentRequired {
+			return resp, nil, nil // garbled, but served: unknown outcome
+		}
+	}
+	switch resp.StatusCode {
+	case http.StatusPaymentRequired:
+		var again x402.PaymentRequired
+		if x402.Decode(resp.Header.Get(x402.HeaderRequired), &again) == nil {
+			rej.Message = again.Error
+			if rej.Reason == "" {
+				rej.Reason = again.Reason
+			}
+		}
+	case http.StatusBadRequest:
+		if rej.Reason == "" {
+			rej.Reason = ReasonMalformed
+		}
+	default:
+		if rej.Reason == "" {
+			return resp, nil, nil // no word on the payment: unknown outcome
+		}
+	}
+	discard(resp)
+	return nil, rej, nil
+}
+
+// origin returns scheme://host[:port] of req, the unit terms are pinned by.
+func origin(req *http.Request) string {
+	return strings.ToLower(req.URL.Scheme + "://" + req.URL.Host)
+}
+
+// discard drains a little of resp's body, so the connection can be reused,
+// and closes it.
+func discard(resp *http.Response) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+}
+
+var _ http.RoundTripper = (*Transport)(nil)
