@@ -107,7 +107,9 @@ func (p *Provider) RunOnce(ctx context.Context) {
 		p.resume(ctx)
 	}
 	for _, w := range s.takeDue() {
-		p.settleLogged(ctx, w, "trigger")
+		if p.stillDue(w) {
+			p.settleLogged(ctx, w, "trigger")
+		}
 	}
 	if !now.Before(s.nextPoll) {
 		p.poll(ctx)
@@ -141,6 +143,20 @@ func (p *Provider) nextWork() (time.Time, bool) {
 		at = r
 	}
 	return at, s.started
+}
+
+// stillDue reports whether a triggered warrant still needs settling: a
+// settlement that landed since the trigger may have covered it.
+func (p *Provider) stillDue(w *warrant) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.pendingOrdinal() {
+		return false
+	}
+	u := w.unsettled()
+	return w.info.Revoked() ||
+		(p.cfg.Threshold > 0 && u >= p.cfg.Threshold) ||
+		(p.cfg.ExposureCap > 0 && 2*u >= p.cfg.ExposureCap)
 }
 
 func (p *Provider) earliestRetry() (time.Time, bool) {
