@@ -18,6 +18,9 @@ const (
 	ReasonUnknownPayer = "unknown_payer" // the payer registered no public key
 	ReasonExposureCap  = "exposure_cap"  // the warrant's unsettled amount would pass the cap
 	ReasonMalformed    = "malformed"     // the payment or its envelope could not be decoded
+	// ReasonShortTimeout: the warrant's close timeout is shorter than the
+	// provider's settlement margin, so a revocation would leave no time to settle.
+	ReasonShortTimeout = "close_timeout_too_short"
 )
 
 // Rejection is why a payment was refused. Nothing was stored.
@@ -87,6 +90,9 @@ func (p *Provider) accept(ctx context.Context, in Payment) (*Accepted, error) {
 	}
 	if !w.info.Exists {
 		return nil, reject(ReasonNoWarrant, "%s has no warrant for provider %s", in.Payer, p.agent)
+	}
+	if margin := uint64(p.cfg.Margin / time.Second); w.info.CloseTimeout < margin {
+		return nil, reject(ReasonShortTimeout, "the warrant's close timeout of %d s is shorter than this provider's settlement margin of %d s; open a warrant with a longer one", w.info.CloseTimeout, margin)
 	}
 	if w.pubKey == nil {
 		pk, err := p.cfg.Chain.PublicKey(ctx, in.Payer)
