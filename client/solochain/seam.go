@@ -122,15 +122,33 @@ func (e *Embedded) L2Balance(ctx context.Context, agent isc.AgentID) (uint64, er
 	return bal, err
 }
 
-// Fund credits amount base tokens to an L2 account from Solo's faucet.
+// Fund credits amount base tokens to an L2 account, as a faucet: a wallet
+// key derived from a fixed seed takes amount (and the request's costs) from
+// Solo's L1 genesis and deposits it to agent with one on-ledger request.
+// Every call costs the same, however many came before (Solo's own
+// GetL2FundsFromFaucet probes one more wallet per call).
 func (e *Embedded) Fund(ctx context.Context, agent isc.AgentID, amount uint64) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	e.postMu.Lock()
 	defer e.postMu.Unlock()
-	return Do(func() { e.Chain.GetL2FundsFromFaucet(agent, amount) })
+	return Do(func() {
+		seed := cryptolib.SubSeed([]byte("micropay solochain faucet"), 0)
+		key, addr := e.Solo.NewKeyPair(&seed)
+		if _, err := e.Solo.GetFundsFromFaucet(addr, amount+faucetCosts); err != nil {
+			e.Ctx.Fatalf("L1 faucet: %v", err)
+		}
+		if err := e.Chain.TransferAllowanceTo(isc.NewAssetsBaseTokens(amount), agent, key); err != nil {
+			e.Ctx.Fatalf("deposit to %s: %v", agent, err)
+		}
+	})
 }
+
+// faucetCosts is what Fund's wallet takes from L1 on top of the amount: the
+// gas budget Solo attaches to the deposit (the unburned rest stays in the
+// wallet's L2 account) and the request's storage deposit.
+const faucetCosts = solo.TransferAllowanceToGasBudgetBaseTokens + isc.Million
 
 // AdvanceClock moves the logical clock forward by d and waits until the
 // requests whose time lock has expired (the contract's scheduled closes) are

@@ -1,0 +1,48 @@
+// Package waspchain implements chain.Chain for a real Wasp node, through
+// wasp's own web API client (clients/apiclient) and chain client
+// (clients/chainclient): the code wasp-cli uses to talk to a node.
+//
+// Routes of the node's web API the package calls:
+//
+//	GET  /v1/node/info                          L1 parameters, once, if the process has none
+//	GET  /v1/chains                              New without a ChainID (admin route on a real node)
+//	GET  /v1/chains/{chainID}                    New: the chain exists
+//	GET  /v1/chains/{chainID}/core/accounts/account/{agentID}/nonce
+//	POST /v1/requests/offledger                  Post
+//	GET  /v1/chains/{chainID}/requests/{requestID}/wait
+//	GET  /v1/chains/{chainID}/core/blocklog/events/request/{requestID}
+//	POST /v1/chains/{chainID}/callview           WarrantInfo, PublicKey (and the
+//	                                             accounts nonce view, which chainclient
+//	                                             reads for an account's first request)
+//	GET  /v1/chains/{chainID}/core/blocklog/blocks/latest                 Now
+//	GET  /v1/chains/{chainID}/core/accounts/account/{agentID}/balance     L2Balance
+//
+// # Outcomes of Post
+//
+// A request the node refused (its answer was an HTTP error: bad nonce, bad
+// signature, no funds) never reached the mempool: Post returns a plain error.
+// Once the request may have been sent, a failure (connection dropped, no
+// receipt within Config.ReceiptTimeout, ctx cancelled) wraps
+// chain.ErrUnknownOutcome. A receipt with an error is a *chain.Rejected.
+//
+// # Nonces
+//
+// Each signer's posts hold a mutex while they take a nonce and submit, so
+// concurrent posts by one signer take consecutive nonces and reach the node
+// in nonce order; waiting for receipts happens outside the mutex. The nonce is
+// the larger of the node's (accounts nonce endpoint, which counts processed
+// requests only) and one past the last this Chain submitted. After an
+// unknown-outcome submit the local count is forgotten and the node's is used
+// again: if the lost request did land unprocessed, the next request may take
+// the same nonce and one of the two is skipped by the chain (its Post then
+// times out with ErrUnknownOutcome); reconcile by reading state.
+//
+// # Chain time
+//
+// Now is the timestamp of the chain's latest block. The next request runs at
+// the consensus time of the next block, which on a real node is close to the
+// wall clock: on an idle chain Now lags behind the time a request would see,
+// by as long as the chain has been idle. Deadlines judged against Now are
+// therefore judged late (conservatively for a provider waiting for a
+// deadline to pass, optimistically for anyone racing one).
+package waspchain
