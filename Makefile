@@ -19,9 +19,14 @@ build: ## compile every package and the commands into ./bin
 test: ## run every test (the README's test command; CI runs it)
 	$(GO) test -count=1 -timeout 20m $(PKGS)
 
+# Packages that move Solo's logical clock are left out of test-race: wasp's
+# utxodb.AdvanceClockBy writes the clock under a read lock, a race in wasp
+# itself (see docs/architecture.md).
+RACE_PKGS ?= ./contract/payment/... ./client/store/... ./client/consumer/... ./client/x402/... ./client/waspchain/...
+
 .PHONY: test-race
-test-race: ## the pure packages under the race detector
-	$(GO) test -race -count=1 ./contract/payment/...
+test-race: ## the packages whose tests do not move Solo's clock, under the race detector
+	$(GO) test -race -count=1 $(RACE_PKGS)
 
 .PHONY: lint
 lint: ## gofmt and go vet
@@ -40,6 +45,14 @@ fuzz: ## run every fuzz target for FUZZTIME each
 	  done; \
 	done
 
+.PHONY: demo
+demo: ## the main job: a consumer buys pieces over HTTP from a provider on the embedded chain, end to end
+	$(GO) run ./cmd/micropay demo
+
 .PHONY: lifecycle
-lifecycle: ## run one warrant's whole lifecycle on the embedded Solo chain and print the balances
+lifecycle: ## one warrant's whole lifecycle on the embedded chain, contract calls only, every balance
 	$(GO) run ./cmd/micropay lifecycle
+
+.PHONY: sim
+sim: ## the telecom day: 1,000 consumers, 24 h, a piece every 5 min (288,000 payments)
+	$(GO) run ./cmd/micropay sim sim/scenarios/telecom-day.yaml

@@ -23,8 +23,9 @@ func newLifecycleCmd() *cobra.Command {
 	var pieces int
 	var price uint64
 	cmd := &cobra.Command{
-		Use:   "lifecycle",
-		Short: "Run one warrant's whole lifecycle on the embedded Solo chain and print the balances",
+		Use:         "lifecycle",
+		Annotations: embedded,
+		Short:       "Run one warrant's whole lifecycle on the embedded Solo chain and print the balances",
 		Long: `lifecycle starts an embedded Solo chain with micropay deployed and walks one
 warrant through its life: register key, add, top up, sign off-ledger payments,
 settle the newest, revoke, settle before the deadline, let the deadline pass

@@ -1,0 +1,175 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/iotaledger/wasp/packages/isc"
+	"github.com/micropay/micropay/client/chain"
+)
+
+func (a *app) warrantCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "warrant", Short: "Open, top up, revoke, close and inspect warrants", GroupID: "consumer"}
+
+	var closeTimeout time.Duration
+	add := &cobra.Command{
+		Use:   "add PROVIDER AMOUNT",
+		Short: "Lock AMOUNT base tokens for PROVIDER (registers your key if needed)",
+		Args:  exactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			amount, err := parseAmount("AMOUNT", args[1])
+			if err != nil {
+				return err
+			}
+			return a.withConsumer(cmd, args[0], func(c consumerOps, provider isc.AgentID) (string, any, error) {
+				rec, err := c.AddWarrant(cmd.Context(), provider, amount, closeTimeout)
+				return fmt.Sprintf("locked %s for %s", tokens(amount), provider), viewReceipt(rec), err
+			})
+		},
+	}
+	add.Flags().DurationVar(&closeTimeout, "close-timeout", 0, "time from revoke to deadline (default: the contract's, 1h); fixed for the warrant's life")
+	cmd.AddCommand(add)
+
+	cmd.AddCommand(&cobra.Command{
+		Use:   "topup PROVIDER AMOUNT",
+		Short: "Add AMOUNT base tokens to your warrant for PROVIDER",
+		Args:  exactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			amount, err := parseAmount("AMOUNT", args[1])
+			if err != nil {
+				return err
+			}
+			return a.withConsumer(cmd, args[0], func(c consumerOps, provider isc.AgentID) (string, any, error) {
+				rec, err := c.TopUp(cmd.Context(), provider, amount)
+				return fmt.Sprintf("added %s to the warrant for %s", tokens(amount), provider), viewReceipt(rec), err
+			})
+		},
+	})
+	cmd.AddCommand(&cobra.Command{
+		Use:   "revoke PROVIDER",
+		Short: "Revoke your warrant for PROVIDER: it settles until the deadline, then the rest comes back",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.withConsumer(cmd, args[0], func(c consumerOps, provider isc.AgentID) (string, any, error) {
+				rec, err := c.Revoke(cmd.Context(), provider)
+				if err != nil {
+					return "", nil, err
+				}
+				info, err := c.Info(cmd.Context(), provider)
+				msg := fmt.Sprintf("revoked; deadline %s: the provider settles before it, then the contract refunds the rest",
+					time.Unix(int64(info.Deadline), 0).UTC().Format(time.RFC3339))
+				return msg, map[string]any{"receipt": viewReceipt(rec), "deadline": info.Deadline}, err
+			})
+		},
+	})
+
+	var payerFlag string
+	closeCmd := &cobra.Command{
+		Use:   "close [PROVIDER]",
+		Short: "Close a warrant: as its provider (--payer) at any time, or as anyone once its deadline passed",
+		Args:  maxArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			key, err := a.loadKey()
+			if err != nil {
+				return err
+			}
+			me := chain.AgentOf(key)
+			payer, provider := me, me
+			if payerFlag != "" {
+				if payer, err = agentArg("--payer", payerFlag); err != nil {
+					return err
+				}
+			}
+			if len(args) == 1 {
+				if provider, err = agentArg("PROVIDER", args[0]); err != nil {
+					return err
+				}
+			}
+			if payer.Equals(provider) {
+				return usageErrorf("name the other side: PROVIDER when you are the payer, --payer when you are the provider")
+			}
+			c, err := a.connect(cmd.Context())
+			if err != nil {
+				return err
+			}
+			rec, err := chain.Close(cmd.Context(), c, key, payer, provider)
+			if err != nil {
+				return err
+			}
+			a.emit(viewReceipt(rec), fmt.Sprintf("closed the warrant %s -> %s; the rest went back to the payer", payer, provider))
+			return nil
+		},
+	}
+	closeCmd.Flags().StringVar(&payerFlag, "payer", "", "the warrant's payer, when you close as its provider or as a third party")
+	cmd.AddCommand(closeCmd)
+
+	var infoPayer string
+	info := &cobra.Command{
+		Use:   "info PROVIDER",
+		Short: "Show the warrant from you (or --payer) to PROVIDER",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			provider, err := agentArg("PROVIDER", args[0])
+			if err != nil {
+				return err
+			}
+			var payer isc.AgentID
+			if infoPayer != "" {
+				if payer, err = agentArg("--payer", infoPayer); err != nil {
+					return err
+				}
+			} else {
+				key, err := a.loadKey()
+				if err != nil {
+					return err
+				}
+				payer = chain.AgentOf(key)
+			}
+			c, err := a.connect(cmd.Context())
+			if err != nil {
+				return err
+			}
+			w, err := c.WarrantInfo(cmd.Context(), payer, provider)
+			if err != nil {
+				return err
+			}
+			v := viewWarrant(payer, provider, w)
+			a.emit(v, v.human())
+			return nil
+		},
+	}
+	info.Flags().StringVar(&infoPayer, "payer", "", "the warrant's payer (default: your key's agent)")
+	cmd.AddCommand(info)
+	return cmd
+}
+
+// consumerOps is what the warrant subcommands use of a consumer.
+type consumerOps interface {
+	AddWarrant(ctx context.Context, provider isc.AgentID, amount uint64, closeTimeout time.Duration) (*chain.Receipt, error)
+	TopUp(ctx context.Context, provider isc.AgentID, amount uint64) (*chain.Receipt, error)
+	Revoke(ctx context.Context, provider isc.AgentID) (*chain.Receipt, error)
+	Info(ctx context.Context, provider isc.AgentID) (chain.WarrantInfo, error)
+}
+
+// withConsumer runs op for the provider argument with the key file's
+// consumer and prints what it returns.
+func (a *app) withConsumer(cmd *cobra.Command, providerArg string, op func(c consumerOps, provider isc.AgentID) (string, any, error)) error {
+	provider, err := agentArg("PROVIDER", providerArg)
+	if err != nil {
+		return err
+	}
+	c, done, err := a.consumer(cmd.Context())
+	if err != nil {
+		return err
+	}
+	defer done()
+	human, out, err := op(c, provider)
+	if err != nil {
+		return err
+	}
+	a.emit(out, human)
+	return nil
+}

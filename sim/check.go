@@ -1,0 +1,257 @@
+package sim
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/micropay/micropay/client/chain"
+	"github.com/micropay/micropay/client/solochain"
+)
+
+// Invariant names, in the order the report lists them.
+const (
+	InvFundsConserved   = "funds conserved"
+	InvChargedAsSigned  = "no consumer charged more than it signed"
+	InvAcknowledgedPaid = "every acknowledged payment settled unless its provider missed the deadline"
+	InvCheatersRejected = "cheaters rejected, no funds moved"
+)
+
+// maxViolationsPerKind bounds the violations an invariant lists; Failed
+// counts them all.
+const maxViolationsPerKind = 50
+
+// checker collects the violations of one invariant.
+type checker struct {
+	inv *Invariant
+}
+
+func (k checker) ok() { k.inv.Checked++ }
+
+func (k checker) fail(format string, args ...any) {
+	k.inv.Checked++
+	k.inv.Failed++
+	if len(k.inv.Violations) < maxViolationsPerKind {
+		k.inv.Violations = append(k.inv.Violations, fmt.Sprintf(format, args...))
+	}
+}
+
+func (k checker) expect(cond bool, format string, args ...any) {
+	if cond {
+		k.ok()
+	} else {
+		k.fail(format, args...)
+	}
+}
+
+// check reads the chain's final state and checks the invariants to the
+// token. Reads go to the chain directly, not through the view cache.
+func (g *engine) check() error {
+	if err := g.sync(); err != nil {
+		return err
+	}
+	g.rep.Invariants = []Invariant{{Name: InvFundsConserved}, {Name: InvChargedAsSigned}, {Name: InvAcknowledgedPaid}, {Name: InvCheatersRejected}}
+	funds := checker{&g.rep.Invariants[0]}
+	signed := checker{&g.rep.Invariants[1]}
+	acked := checker{&g.rep.Invariants[2]}
+	cheats := checker{&g.rep.Invariants[3]}
+
+	if f := g.opts.faults.feeSkew; f > 0 {
+		g.consumers[0].fees += f
+	}
+
+	// 1. Funds conserved, per consumer.
+	var locked, keptByContract, inFlight uint64
+	for _, c := range g.consumers {
+		pr := g.providers[c.prov]
+		final, err := g.e.L2Balance(g.ctx, c.agent)
+		if err != nil {
+			return err
+		}
+		info, err := g.e.WarrantInfo(g.ctx, c.agent, pr.agent)
+		if err != nil {
+			return err
+		}
+		var paid uint64
+		for i := range c.chain {
+			paid += c.chain[i].paid
+		}
+		paid += c.foreignPaid
+		kept := uint64(c.closesRun) * g.reserve
+		flight := uint64(max(c.revokes-c.closesRun, 0)) * chain.DefaultRevokeDeposit
+		locked += info.Balance
+		keptByContract += kept
+		inFlight += flight
+		sum := final + c.fees + info.Balance + paid + kept + flight
+		funds.expect(sum == c.funded,
+			"consumer %d: funded %d != final L2 %d + gas fees %d + locked %d + paid to providers %d + revoke deposits kept %d + in flight %d = %d (off by %+d)",
+			c.idx, c.funded, final, c.fees, info.Balance, paid, kept, flight, sum, int64(sum)-int64(c.funded))
+		funds.expect(c.fees == c.feesChain,
+			"consumer %d: the sim booked %d in gas fees from its receipts, the chain's block receipts charged %d", c.idx, c.fees, c.feesChain)
+		if info.Exists {
+			ce := c.chainEpoch(info.Epoch)
+			funds.expect(info.Paid == ce.paid && info.Balance+ce.paid == ce.added,
+				"consumer %d epoch %d: the chain's warrant (paid %d, balance %d) disagrees with its events (added %d, paid %d)",
+				c.idx, info.Epoch, info.Paid, info.Balance, ce.added, ce.paid)
+		}
+	}
+	// Per provider and for the bank.
+	for _, pr := range g.providers {
+		final, err := g.e.L2Balance(g.ctx, pr.agent)
+		if err != nil {
+			return err
+		}
+		pr.final = final
+		want := int64(pr.funded) + int64(pr.settled) - int64(pr.fees)
+		funds.expect(int64(final) == want,
+			"provider %d: final L2 %d != funded %d + settled %d - gas fees %d = %d", pr.idx, final, pr.funded, pr.settled, pr.fees, want)
+		funds.expect(pr.fees == pr.feesChain,
+			"provider %d: the sim booked %d in gas fees from its receipts, the chain's block receipts charged %d", pr.idx, pr.fees, pr.feesChain)
+	}
+	bankFinal, err := g.e.L2Balance(g.ctx, g.bank.agent)
+	if err != nil {
+		return err
+	}
+	var given uint64
+	for _, c := range g.consumers {
+		given += c.funded
+	}
+	for _, pr := range g.providers {
+		given += pr.funded
+	}
+	funds.expect(bankFinal+given+g.bank.fees == g.bank.funded,
+		"bank: funded %d != final %d + given out %d + gas fees %d", g.bank.funded, bankFinal, given, g.bank.fees)
+	// The contract's own account holds the warrants and what it kept of the
+	// revoke deposits, less the scheduled closes' gas.
+	contractL2, err := g.e.L2Balance(g.ctx, g.e.Contract)
+	if err != nil {
+		return err
+	}
+	funds.expect(contractL2+g.contractFees == locked+keptByContract,
+		"micropay contract account: %d + scheduled closes' gas %d != warrants' balances %d + revoke deposits kept %d",
+		contractL2, g.contractFees, locked, keptByContract)
+	// Chain-wide: nothing created or destroyed since the bank was funded.
+	var total uint64
+	ledgerErr := solochain.Do(func() {
+		total = g.e.Chain.L2TotalBaseTokens()
+		g.e.Chain.CheckAccountLedger()
+	})
+	funds.expect(ledgerErr == nil, "chain account ledger inconsistent: %v", ledgerErr)
+	funds.expect(total+inFlight == g.baselineL2,
+		"chain: L2 total %d + revoke deposits in flight on L1 %d != %d, the total once funded (%d before funding + %d from the faucet)",
+		total, inFlight, g.baselineL2, g.startL2, g.baselineL2-g.startL2)
+	g.rep.Chain.L2TotalBefore, g.rep.Chain.L2TotalFunded, g.rep.Chain.L2TotalAfter = g.startL2, g.baselineL2, total
+	g.rep.Chain.RevokeDepositsInFlight = inFlight
+	g.rep.Chain.ContractAccount = contractL2
+
+	// 2. No consumer charged more than it signed, per warrant epoch.
+	for _, c := range g.consumers {
+		for i := range c.chain {
+			epoch := uint32(i + 1)
+			paid, signedMax := c.chain[i].paid, c.book(epoch).maxSigned
+			signed.expect(paid <= signedMax,
+				"consumer %d epoch %d: the chain paid provider %d %d, but the highest total the consumer signed is %d",
+				c.idx, epoch, c.prov, paid, signedMax)
+		}
+		signed.expect(c.foreignPaid == 0,
+			"consumer %d: %d was paid from its funds to a provider it has no warrant with", c.idx, c.foreignPaid)
+	}
+
+	// 3. Every acknowledged payment settled, unless its provider missed the
+	// deadline (and something explains why).
+	for _, c := range g.consumers {
+		pr := g.providers[c.prov]
+		wid := pr.p.WarrantID(c.agent)
+		for i := range c.chain {
+			epoch := uint32(i + 1)
+			ce := &c.chain[i]
+			ack := c.book(epoch).acked
+			switch {
+			case ce.paid == ack:
+				acked.ok()
+			case ce.paid > ack:
+				acked.fail("consumer %d epoch %d: the chain paid provider %d %d, more than the %d it acknowledged",
+					c.idx, epoch, pr.idx, ce.paid, ack)
+			default:
+				missed, ok := pr.store.missed(wid, epoch)
+				if !ok {
+					acked.fail("consumer %d epoch %d: provider %d acknowledged a total of %d but the chain paid it %d, and it recorded no missed settlement",
+						c.idx, epoch, pr.idx, ack, ce.paid)
+					continue
+				}
+				loss := g.explain(c, pr, epoch, ce, ack, missed.Error)
+				g.rep.Losses = append(g.rep.Losses, loss)
+				if loss.Explained {
+					acked.ok()
+				} else {
+					acked.fail("consumer %d epoch %d: provider %d missed the settlement of %d (%s) and nothing explains it",
+						c.idx, epoch, pr.idx, loss.Lost, missed.Error)
+				}
+			}
+		}
+	}
+
+	// 4. Cheaters.
+	for k := range g.rep.Cheats {
+		st := &g.rep.Cheats[k]
+		for range st.AsExpected {
+			cheats.ok()
+		}
+		for _, u := range st.Unexpected {
+			cheats.fail("%s", u)
+		}
+	}
+	for i := range g.rep.Invariants {
+		g.rep.Invariants[i].OK = g.rep.Invariants[i].Failed == 0
+	}
+	return nil
+}
+
+// explain finds why a provider lost what it acknowledged in an epoch: its
+// downtime over the revoke deadline is the expected cause.
+func (g *engine) explain(c *consumer, pr *prov, epoch uint32, ce *chainEpoch, ack uint64, record string) Loss {
+	l := Loss{
+		Provider: pr.idx, Consumer: c.idx, Epoch: epoch,
+		Acknowledged: ack, Paid: ce.paid, Lost: ack - ce.paid, Record: record,
+	}
+	if !ce.revoked {
+		l.Cause = "the warrant was never revoked, yet the provider recorded a missed settlement"
+		return l
+	}
+	deadline := time.Unix(int64(ce.deadline), 0).Sub(g.start)
+	l.RevokedAt, l.Deadline = Duration(ce.revokedAt), Duration(deadline)
+	for _, d := range g.sc.Downtime {
+		if d.Provider != pr.idx {
+			continue
+		}
+		// The provider was down when the deadline came, or came back at it:
+		// it could not settle in time.
+		if time.Duration(d.From) <= deadline && deadline <= time.Duration(d.To) {
+			l.Cause = fmt.Sprintf("provider %d was down from %s to %s; the warrant was revoked at %s with a close timeout of %s, so its deadline %s passed during the downtime",
+				pr.idx, d.From, d.To, l.RevokedAt, g.sc.Warrant.CloseTimeout, l.Deadline)
+			l.Explained = true
+			return l
+		}
+	}
+	l.Cause = fmt.Sprintf("revoked at %s, deadline %s, and provider %d was up: it should have settled", l.RevokedAt, l.Deadline, pr.idx)
+	return l
+}
+
+// plantAfterRun runs the faults that act after the run (tests only).
+func (g *engine) plantAfterRun() error {
+	extra := g.opts.faults.overSettle
+	if extra == 0 {
+		return nil
+	}
+	for _, c := range g.consumers {
+		if c.revoked || !c.hasAcked {
+			continue
+		}
+		pr := g.providers[c.prov]
+		// Signed with the payer's key, but not by the consumer: its book
+		// does not know this total.
+		p := signRaw(c, c.ordinal+1, c.acked.Total+extra)
+		_, err := chain.Settle(g.ctx, pr.seam, pr.key, c.agent, p)
+		return err
+	}
+	return fmt.Errorf("no consumer with an open warrant to over-settle")
+}
