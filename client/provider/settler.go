@@ -172,12 +172,35 @@ func (p *Provider) earliestRetry() (time.Time, bool) {
 	return at, !at.IsZero()
 }
 
-// resume reconciles settlements left Submitted by an earlier run and settles
-// every warrant with a pending payment.
+// resume finishes what an earlier run left: a settlement recorded as
+// Submitted is reconciled (and completed), and a warrant that is due
+// (threshold, exposure, revoked) is settled. Other pending payments wait for
+// their trigger or the schedule as they would have.
 func (p *Provider) resume(ctx context.Context) {
 	for _, w := range p.snapshotWarrants() {
-		p.settleLogged(ctx, w, "resume")
+		w.mu.Lock()
+		err := p.refresh(ctx, w)
+		w.mu.Unlock()
+		if err != nil {
+			p.cfg.Log.Warn("resume: read warrant", "payer", w.payer.String(), "err", err)
+		}
+		last, ok, err := p.cfg.Store.LastSettlement(ctx, w.id)
+		if err != nil {
+			p.cfg.Log.Warn("resume: read last settlement", "payer", w.payer.String(), "err", err)
+			continue
+		}
+		if (ok && last.State == store.Submitted) || p.stillDue(w) || p.closedUnsettled(w) {
+			p.settleLogged(ctx, w, "resume")
+		}
 	}
+}
+
+// closedUnsettled reports whether w's newest payment belongs to an epoch
+// that has ended: settle then records the loss.
+func (p *Provider) closedUnsettled(w *warrant) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.has && w.newest.Payment.Epoch < w.info.Epoch
 }
 
 // poll re-reads warrants that have unsettled payments; a revoked one is
