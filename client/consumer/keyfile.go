@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 
 	"github.com/iotaledger/wasp/packages/cryptolib"
+
+	"github.com/micropay/micropay/internal/durable"
 )
 
 // KeyFileMode is the only permission a key file may have: read and write
@@ -41,7 +43,7 @@ func CreateKeyFile(path string) (*cryptolib.KeyPair, error) {
 	if err := writeKeyFile(f, seed); err != nil {
 		return nil, errors.Join(fmt.Errorf("create key file %s: %w", path, err), os.Remove(path))
 	}
-	if err := syncDir(filepath.Dir(path)); err != nil {
+	if err := durable.Sync(filepath.Dir(path)); err != nil {
 		return nil, fmt.Errorf("create key file %s: sync directory: %w", path, err)
 	}
 	return cryptolib.KeyPairFromSeed(seed), nil
@@ -62,14 +64,6 @@ func writeKeyFile(f *os.File, seed cryptolib.Seed) error {
 		err = f.Sync()
 	}
 	return errors.Join(err, f.Close())
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	return errors.Join(d.Sync(), d.Close())
 }
 
 // LoadKeyFile reads a key written by CreateKeyFile. It refuses a file that

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
 	"sync"
 
 	"github.com/cockroachdb/pebble"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/micropay/micropay/client/consumer/internal/record"
 	"github.com/micropay/micropay/contract/payment"
+	"github.com/micropay/micropay/internal/durable"
 )
 
 // Position is where a payer stands on one warrant: the newest payment it
@@ -122,7 +122,7 @@ func OpenPayerState(dir string) (*PebbleState, error) {
 // openPayerState opens the state on fs: tests pass a file system that can
 // lose what was not synced, as a power loss would.
 func openPayerState(dir string, fs vfs.FS) (*PebbleState, error) {
-	if err := createDir(fs, dir); err != nil {
+	if err := durable.CreateDir(fs, dir, 0o700); err != nil {
 		return nil, fmt.Errorf("consumer: open payer state %s: %w", dir, err)
 	}
 	db, err := pebble.Open(dir, &pebble.Options{Logger: quietLogger{}, FS: fs})
@@ -133,43 +133,6 @@ func openPayerState(dir string, fs vfs.FS) (*PebbleState, error) {
 		return nil, errors.Join(fmt.Errorf("consumer: open payer state %s: %w", dir, err), db.Close())
 	}
 	return &PebbleState{db: db}, nil
-}
-
-// createDir creates dir and its missing parents and syncs the directory
-// holding each one it created: Pebble creates them without, and a power
-// loss could then lose the whole store with every synced position in it
-// (TestPebbleStatePowerLoss).
-func createDir(fs vfs.FS, dir string) error {
-	var missing []string
-	for d := dir; ; d = fs.PathDir(d) {
-		_, err := fs.Stat(d)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, os.ErrNotExist) {
-			return err
-		}
-		missing = append(missing, d)
-		if fs.PathDir(d) == d {
-			break
-		}
-	}
-	if len(missing) == 0 {
-		return nil
-	}
-	if err := fs.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	for _, d := range missing {
-		parent, err := fs.OpenDir(fs.PathDir(d))
-		if err != nil {
-			return err
-		}
-		if err := errors.Join(parent.Sync(), parent.Close()); err != nil {
-			return fmt.Errorf("sync the directory holding %s: %w", d, err)
-		}
-	}
-	return nil
 }
 
 // checkFormat writes the format version into a new store and refuses a

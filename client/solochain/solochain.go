@@ -11,6 +11,7 @@ import (
 	"github.com/iotaledger/wasp/packages/parameters"
 	"github.com/iotaledger/wasp/packages/solo"
 	"github.com/micropay/micropay/contract"
+	"github.com/micropay/micropay/internal/durable"
 )
 
 // Options configure an embedded chain. The zero value is the default.
@@ -105,22 +106,13 @@ func (e *Embedded) Save(path string) error {
 	if err != nil {
 		return fmt.Errorf("save snapshot: %w", err)
 	}
-	if err := syncFile(tmp); err != nil {
+	if err := durable.Sync(tmp); err != nil {
 		return fmt.Errorf("save snapshot: %w", err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("save snapshot: %w", err)
 	}
-	return syncFile(filepath.Dir(path))
-}
-
-func syncFile(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return f.Sync()
+	return durable.Sync(filepath.Dir(path))
 }
 
 // ensureL1Params gives wasp the L1 parameters Solo's in-memory ledger uses

@@ -5,12 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"sync"
 
 	"github.com/cockroachdb/pebble"
 	"github.com/cockroachdb/pebble/vfs"
+
+	"github.com/micropay/micropay/internal/durable"
 )
 
 var _ Store = (*Pebble)(nil)
@@ -60,7 +61,7 @@ func Open(dir string, opts ...Option) (*Pebble, error) {
 	if o.FS == nil {
 		o.FS = vfs.Default
 	}
-	if err := createDir(o.FS, dir); err != nil {
+	if err := durable.CreateDir(o.FS, dir, 0o700); err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", dir, err)
 	}
 	db, err := pebble.Open(dir, o)
@@ -71,47 +72,6 @@ func Open(dir string, opts ...Option) (*Pebble, error) {
 		return nil, errors.Join(fmt.Errorf("store: open %s: %w", dir, err), db.Close())
 	}
 	return &Pebble{db: db, locks: warrantLocks{m: make(map[WarrantID]*warrantLock)}}, nil
-}
-
-// createDir creates dir if it is missing, and syncs each directory that
-// gained an entry. Pebble syncs what it creates inside dir, but not dir's
-// own entry in its parent: without this, a power loss soon after the first
-// Open could take the whole store, acknowledged payments included.
-func createDir(fs vfs.FS, dir string) error {
-	var missing []string // dir, then its missing ancestors
-	for d := dir; ; d = fs.PathDir(d) {
-		_, err := fs.Stat(d)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, os.ErrNotExist) {
-			return err
-		}
-		missing = append(missing, d)
-		if fs.PathDir(d) == d {
-			break
-		}
-	}
-	if len(missing) == 0 {
-		return nil
-	}
-	if err := fs.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	for _, d := range missing {
-		parent, err := fs.OpenDir(fs.PathDir(d))
-		if err != nil {
-			return err
-		}
-		err = parent.Sync()
-		if cerr := parent.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return fmt.Errorf("sync directory of %s: %w", d, err)
-		}
-	}
-	return nil
 }
 
 // checkFormat writes the format version into a new store and refuses a
