@@ -104,8 +104,9 @@
 //	description:  optional free text, printed in the report.
 //	seed:         seeds every random draw and the parties' keys.
 //	duration:     simulated time consumers buy pieces for.
-//	step:         the engine's clock step (default 1m, at least 1s): events
-//	              due within a step run at its end, at the chain's time.
+//	step:         the engine's clock step (default 1m, at least 1s, below
+//	              settlement.margin): events due within a step run at its
+//	              end, at the chain's time; providers act once a step.
 //	consumers:    how many consumers.
 //	providers:    how many providers; consumer i uses provider i mod providers.
 //	pieces:
@@ -179,6 +180,9 @@
 // warrants per provider at a time the same way; a step's revocations go in
 // one block. Options.NoSharedBlocks and Options.NoViewCache turn the
 // optimisations off; the report is the same (TestRunsAreDeterministic...).
-// telecom-day.yaml runs in about 1m45s on 2 cores, the settlement policy
-// deciding most of it.
+// On 2 cores, telecom-day.yaml (288,000 payments, 1,958 settlements in 919
+// blocks) runs in about 80 s (up to 2m25s when the cores are shared with
+// other work); the same day with 10,000 consumers for 2 hours takes about 8
+// minutes, 2 of them setup. The settlement policy decides most of the wall
+// time.
 package sim

@@ -250,8 +250,13 @@ func (s *Scenario) Validate() error {
 	if _, err := s.schedule(); err != nil {
 		bad("settlement.schedule: %v", err)
 	}
-	if st.Threshold > 0 && st.ExposureCap > 0 && st.ExposureCap < p.Price {
+	if st.ExposureCap > 0 && st.ExposureCap < p.Price {
 		bad("settlement.exposureCap %d is below one piece", st.ExposureCap)
+	}
+	if s.Step >= st.Margin {
+		// Providers act once a step: a coarser clock than the margin would
+		// let deadlines pass that a provider would have met.
+		bad("step %s must be below settlement.margin %s", s.Step, st.Margin)
 	}
 
 	f := &s.Funding

@@ -285,6 +285,8 @@ warrant: {amount: 1000000, closeTimeout: 1h}
 		{"warrant below the minimum", strings.Replace(base, "amount: 1000000", "amount: 999999", 1), "below the contract's minimum"},
 		{"close timeout out of bounds", strings.Replace(base, "closeTimeout: 1h", "closeTimeout: 30s", 1), "warrant.closeTimeout"},
 		{"poll not below margin", base + "settlement: {margin: 5m, pollInterval: 5m}\n", "pollInterval"},
+		{"step not below margin", base + "step: 10m\n", "step 10m must be below settlement.margin"},
+		{"exposure cap below a piece", base + "settlement: {exposureCap: 99}\n", "exposureCap 99"},
 		{"bad cron", base + "settlement: {schedule: \"every tuesday\"}\n", "settlement.schedule"},
 		{"downtime of a provider that does not exist", base + "downtime: [{provider: 2, from: 1h, to: 2h}]\n", "downtime[0].provider 2"},
 		{"empty downtime", base + "downtime: [{provider: 0, from: 2h, to: 1h}]\n", "downtime[0]"},
