@@ -129,27 +129,10 @@ func openPayerState(dir string, fs vfs.FS) (*PebbleState, error) {
 	if err != nil {
 		return nil, fmt.Errorf("consumer: open payer state %s: %w", dir, err)
 	}
-	if err := checkFormat(db); err != nil {
+	if err := durable.CheckFormat(db, keyFormat, formatVersion, ErrStateCorrupt); err != nil {
 		return nil, errors.Join(fmt.Errorf("consumer: open payer state %s: %w", dir, err), db.Close())
 	}
 	return &PebbleState{db: db}, nil
-}
-
-// checkFormat writes the format version into a new store and refuses a
-// store of another version.
-func checkFormat(db *pebble.DB) error {
-	v, closer, err := db.Get(keyFormat)
-	if errors.Is(err, pebble.ErrNotFound) {
-		return db.Set(keyFormat, []byte{formatVersion}, pebble.Sync)
-	}
-	if err != nil {
-		return err
-	}
-	defer closer.Close()
-	if len(v) != 1 || v[0] != formatVersion {
-		return fmt.Errorf("%w: format version %x, want %d", ErrStateCorrupt, v, formatVersion)
-	}
-	return nil
 }
 
 // Load implements StateStore.

@@ -68,27 +68,10 @@ func Open(dir string, opts ...Option) (*Pebble, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", dir, err)
 	}
-	if err := checkFormat(db); err != nil {
+	if err := durable.CheckFormat(db, keyFormat, formatVersion, ErrCorrupt); err != nil {
 		return nil, errors.Join(fmt.Errorf("store: open %s: %w", dir, err), db.Close())
 	}
 	return &Pebble{db: db, locks: warrantLocks{m: make(map[WarrantID]*warrantLock)}}, nil
-}
-
-// checkFormat writes the format version into a new store and refuses a
-// store of another version.
-func checkFormat(db *pebble.DB) error {
-	v, closer, err := db.Get(keyFormat)
-	if errors.Is(err, pebble.ErrNotFound) {
-		return db.Set(keyFormat, []byte{formatVersion}, pebble.Sync)
-	}
-	if err != nil {
-		return err
-	}
-	defer closer.Close()
-	if len(v) != 1 || v[0] != formatVersion {
-		return fmt.Errorf("%w: format version %x, want %d", ErrCorrupt, v, formatVersion)
-	}
-	return nil
 }
 
 // enter starts an operation; it reports false once the store is closed.

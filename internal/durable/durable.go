@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/cockroachdb/pebble"
 	"github.com/cockroachdb/pebble/vfs"
 )
 
@@ -57,4 +58,22 @@ func Sync(path string) error {
 		return err
 	}
 	return errors.Join(f.Sync(), f.Close())
+}
+
+// CheckFormat writes version under key into a new pebble database (synced)
+// and refuses a database holding another version with an error wrapping
+// corrupt. Both parties' stores call it on open.
+func CheckFormat(db *pebble.DB, key []byte, version byte, corrupt error) error {
+	v, closer, err := db.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return db.Set(key, []byte{version}, pebble.Sync)
+	}
+	if err != nil {
+		return err
+	}
+	defer closer.Close()
+	if len(v) != 1 || v[0] != version {
+		return fmt.Errorf("%w: format version %x, want %d", corrupt, v, version)
+	}
+	return nil
 }
