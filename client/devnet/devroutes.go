@@ -2,7 +2,6 @@ package devnet
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -99,7 +98,9 @@ func (d *Devnet) faucet(w http.ResponseWriter, r *http.Request) {
 		shuttingDown(w)
 		return
 	}
-	if err := d.fundLocked(agent, uint64(req.Amount)); err != nil {
+	// solochain's faucet: a fixed wallet whose outputs are in the snapshot
+	// (it survives restarts) and whose cost per call is constant.
+	if err := d.e.Fund(r.Context(), agent, uint64(req.Amount)); err != nil {
 		writeError(w, http.StatusInternalServerError, "Internal Server Error", fmt.Errorf("faucet: %w", err))
 		return
 	}
@@ -111,14 +112,6 @@ func (d *Devnet) faucet(w http.ResponseWriter, r *http.Request) {
 	}
 	d.log.Info("faucet", "agent", agent.String(), "amount", uint64(req.Amount), "balance", assets.BaseTokens)
 	writeJSON(w, http.StatusOK, FaucetResponse{AgentID: agent.String(), Balance: Uint64(assets.BaseTokens)})
-}
-
-// fundLocked credits amount to agent from the embedded chain's faucet
-// (solochain.Embedded.Fund: a fixed wallet whose outputs are in the
-// snapshot, so it survives restarts, and whose cost per call is constant).
-// Callers hold mu for writing.
-func (d *Devnet) fundLocked(agent isc.AgentID, amount uint64) error {
-	return d.e.Fund(context.Background(), agent, amount)
 }
 
 func (d *Devnet) advanceClock(w http.ResponseWriter, r *http.Request) {
