@@ -256,10 +256,10 @@ func (p *Provider) OperatorAPI() http.Handler {
 		switch format := r.URL.Query().Get("format"); format {
 		case "", "csv":
 			w.Header().Set("Content-Type", "text/csv")
-			err = store.WriteCSV(r.Context(), p.cfg.Store, f, w)
+			err = store.WriteCSV(r.Context(), p.cfg.Store, f, w, store.WithAgentFormat(agentString))
 		case "jsonl":
 			w.Header().Set("Content-Type", "application/jsonl")
-			err = store.WriteJSONL(r.Context(), p.cfg.Store, f, w)
+			err = store.WriteJSONL(r.Context(), p.cfg.Store, f, w, store.WithAgentFormat(agentString))
 		default:
 			httpError(w, http.StatusBadRequest, ReasonMalformed, fmt.Errorf("format %q: use csv or jsonl", format))
 			return
@@ -307,13 +307,18 @@ type SettlementView struct {
 	Error     string `json:"error,omitempty"`
 }
 
-func (p *Provider) settlementView(s store.Settlement) SettlementView {
-	payer := hex.EncodeToString([]byte(s.Warrant.Payer))
-	if a, err := isc.AgentIDFromBytes([]byte(s.Warrant.Payer)); err == nil {
-		payer = a.String()
+// agentString renders agent ID bytes as the chain's tools print them
+// (bech32), or as hex if they do not decode.
+func agentString(b []byte) string {
+	if a, err := isc.AgentIDFromBytes(b); err == nil {
+		return a.String()
 	}
+	return hex.EncodeToString(b)
+}
+
+func (p *Provider) settlementView(s store.Settlement) SettlementView {
 	return SettlementView{
-		Payer: payer, Epoch: s.Epoch, Ordinal: s.Ordinal, Total: s.Total, State: stateName(s.State),
+		Payer: agentString([]byte(s.Warrant.Payer)), Epoch: s.Epoch, Ordinal: s.Ordinal, Total: s.Total, State: stateName(s.State),
 		Paid: s.Paid, Attempt: s.Attempt, RequestID: s.RequestID, Error: s.Error,
 	}
 }

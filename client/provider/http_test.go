@@ -253,6 +253,8 @@ func TestPostPayAndOperatorAPI(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, rows, 4, "header and three receipts")
 	require.Contains(t, strings.Join(rows[0], ","), "ordinal")
+	require.Equal(t, h.payer.String(), rows[1][0], "agent IDs as the chain's tools print them")
+	require.Equal(t, h.prov.String(), rows[1][1])
 
 	resp = get(t, srv.URL+"/operator/receipts?format=jsonl&payer="+h.payer.String(), nil)
 	b, _ := io.ReadAll(resp.Body)

@@ -21,8 +21,9 @@ var exportColumns = []string{
 	"payer", "provider", "epoch", "ordinal", "total", "price", "resource", "accepted_at", "signature",
 }
 
-// exportRow is one receipt as billing systems read it. Agent IDs and the
-// signature are lowercase hex without a prefix.
+// exportRow is one receipt as billing systems read it. The signature is
+// lowercase hex without a prefix; agent IDs are too unless an ExportOption
+// formats them.
 type exportRow struct {
 	Payer      string `json:"payer"`
 	Provider   string `json:"provider"`
@@ -35,10 +36,32 @@ type exportRow struct {
 	Signature  string `json:"signature"`
 }
 
-func newExportRow(r Receipt) exportRow {
+// ExportOption changes how WriteCSV and WriteJSONL render a receipt.
+type ExportOption func(*exportConfig)
+
+type exportConfig struct {
+	agent func(agentIDBytes []byte) string
+}
+
+// WithAgentFormat renders the payer and provider columns with format
+// instead of hex (the provider passes one that writes bech32 agent IDs, as
+// the chain's tools print them).
+func WithAgentFormat(format func(agentIDBytes []byte) string) ExportOption {
+	return func(c *exportConfig) { c.agent = format }
+}
+
+func exportSettings(opts []ExportOption) exportConfig {
+	c := exportConfig{agent: hex.EncodeToString}
+	for _, o := range opts {
+		o(&c)
+	}
+	return c
+}
+
+func (c exportConfig) row(r Receipt) exportRow {
 	return exportRow{
-		Payer:      hex.EncodeToString([]byte(r.Warrant.Payer)),
-		Provider:   hex.EncodeToString([]byte(r.Warrant.Provider)),
+		Payer:      c.agent([]byte(r.Warrant.Payer)),
+		Provider:   c.agent([]byte(r.Warrant.Provider)),
 		Epoch:      r.Payment.Epoch,
 		Ordinal:    r.Payment.Ordinal,
 		Total:      r.Payment.Total,
@@ -65,16 +88,18 @@ func (row exportRow) record() []string {
 
 // WriteCSV writes the receipts f selects to w as CSV (RFC 4180, via
 // encoding/csv), in the order of Store.Receipts: a header row, then one row
-// per receipt with the columns payer, provider (hex of the agent ID bytes),
+// per receipt with the columns payer, provider (hex of the agent ID bytes,
+// unless WithAgentFormat says otherwise),
 // epoch, ordinal, total, price, resource, accepted_at (AcceptedAtLayout)
 // and signature (hex). On error, w may hold a partial export.
-func WriteCSV(ctx context.Context, s Store, f ReceiptFilter, w io.Writer) error {
+func WriteCSV(ctx context.Context, s Store, f ReceiptFilter, w io.Writer, opts ...ExportOption) error {
+	c := exportSettings(opts)
 	cw := csv.NewWriter(w)
 	if err := cw.Write(exportColumns); err != nil {
 		return fmt.Errorf("export csv: %w", err)
 	}
 	err := s.Receipts(ctx, f, func(r Receipt) error {
-		return cw.Write(newExportRow(r).record())
+		return cw.Write(c.row(r).record())
 	})
 	if err != nil {
 		return fmt.Errorf("export csv: %w", err)
@@ -90,12 +115,13 @@ func WriteCSV(ctx context.Context, s Store, f ReceiptFilter, w io.Writer) error 
 // of Store.Receipts: one object per line with the fields of WriteCSV's
 // columns; epoch, ordinal, total and price are JSON numbers, the rest
 // strings. On error, w may hold a partial export.
-func WriteJSONL(ctx context.Context, s Store, f ReceiptFilter, w io.Writer) error {
+func WriteJSONL(ctx context.Context, s Store, f ReceiptFilter, w io.Writer, opts ...ExportOption) error {
+	c := exportSettings(opts)
 	bw := bufio.NewWriter(w)
 	enc := json.NewEncoder(bw) // Encode ends each value with a newline
 	enc.SetEscapeHTML(false)
 	err := s.Receipts(ctx, f, func(r Receipt) error {
-		return enc.Encode(newExportRow(r))
+		return enc.Encode(c.row(r))
 	})
 	if err != nil {
 		return fmt.Errorf("export jsonl: %w", err)

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"strconv"
 	"strings"
@@ -182,7 +183,7 @@ func TestExportErrors(t *testing.T) {
 	closed := store.NewMemory()
 	closed.Close()
 
-	for name, export := range map[string]func(context.Context, store.Store, store.ReceiptFilter, io.Writer) error{
+	for name, export := range map[string]func(context.Context, store.Store, store.ReceiptFilter, io.Writer, ...store.ExportOption) error{
 		"csv": store.WriteCSV, "jsonl": store.WriteJSONL,
 	} {
 		if err := export(context.Background(), s, store.ReceiptFilter{}, failingWriter{writeErr}); !errors.Is(err, writeErr) {
@@ -200,3 +201,24 @@ func TestExportErrors(t *testing.T) {
 type failingWriter struct{ err error }
 
 func (w failingWriter) Write([]byte) (int, error) { return 0, w.err }
+
+func TestExportAgentFormat(t *testing.T) {
+	s := store.NewMemory()
+	r := store.Receipt{
+		Warrant:    store.WarrantID{Payer: "\x01\x02", Provider: "\x03"},
+		Payment:    payment.Payment{Epoch: 1, Ordinal: 1, Total: 5},
+		Price:      5,
+		AcceptedAt: time.Unix(0, 0),
+	}
+	if err := s.Append(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	name := func(raw []byte) string { return fmt.Sprintf("agent-%x", raw) }
+	if err := store.WriteCSV(context.Background(), s, store.ReceiptFilter{}, &b, store.WithAgentFormat(name)); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Split(b.String(), "\n")[1]; !strings.HasPrefix(got, "agent-0102,agent-03,") {
+		t.Fatalf("row %q does not use the agent format", got)
+	}
+}
