@@ -30,21 +30,6 @@ const (
 	warrant   = 5_000_000
 )
 
-// feeMeter is a wrapper around the chain seam that sums the gas fees of the
-// requests a party sends, so balances can be checked to the token.
-type feeMeter struct {
-	chain.Chain
-	fees uint64
-}
-
-func (f *feeMeter) Post(ctx context.Context, key *cryptolib.KeyPair, req chain.Request) (*chain.Receipt, error) {
-	rec, err := f.Chain.Post(ctx, key, req)
-	if rec != nil {
-		f.fees += rec.GasFee
-	}
-	return rec, err
-}
-
 // TestConsumerBuysPiecesOverHTTP: a consumer buys 1,000 pieces from a
 // paywalled service; the provider settles by threshold while they stream
 // and at once when the consumer revokes; the scheduled close refunds the
@@ -61,7 +46,7 @@ func TestConsumerBuysPiecesOverHTTP(t *testing.T) {
 	require.NoError(t, e.Fund(ctx, payer, funds))
 
 	// Provider: durable store, threshold settlement, settler running.
-	provSeam := &feeMeter{Chain: e}
+	provSeam := &chain.Metered{Chain: e}
 	st, err := store.Open(filepath.Join(t.TempDir(), "provider"))
 	require.NoError(t, err)
 	defer st.Close()
@@ -86,7 +71,7 @@ func TestConsumerBuysPiecesOverHTTP(t *testing.T) {
 	defer srv.Close()
 
 	// Consumer: durable payer state, a warrant, a paying HTTP client.
-	paySeam := &feeMeter{Chain: e}
+	paySeam := &chain.Metered{Chain: e}
 	states, err := consumer.OpenPayerState(filepath.Join(t.TempDir(), "payer"))
 	require.NoError(t, err)
 	defer states.Close()
@@ -167,8 +152,8 @@ func TestConsumerBuysPiecesOverHTTP(t *testing.T) {
 	// Every balance to the token.
 	provBal, err := e.L2Balance(ctx, prov)
 	require.NoError(t, err)
-	require.Equal(t, uint64(funds+1_050*price)-provSeam.fees, provBal, "provider: funds + every accepted piece - its gas")
-	require.Equal(t, uint64(funds-1_050*price)-paySeam.fees-scheduledCloseReserve(e), payerAfter,
+	require.Equal(t, uint64(funds+1_050*price)-provSeam.Fees(), provBal, "provider: funds + every accepted piece - its gas")
+	require.Equal(t, uint64(funds-1_050*price)-paySeam.Fees()-scheduledCloseReserve(e), payerAfter,
 		"payer: funds - every piece - its gas - the scheduled close's fee reserve")
 	require.NoError(t, solochain.Do(func() { e.Chain.CheckAccountLedger() }))
 }

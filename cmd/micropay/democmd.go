@@ -58,25 +58,6 @@ ends with every balance.`,
 	return cmd
 }
 
-// feeMeter sums the gas fees of the requests a party sends through a chain
-// seam, so the demo can account for every token.
-type feeMeter struct {
-	chain.Chain
-	fees    uint64
-	settles int // settle requests that landed
-}
-
-func (f *feeMeter) Post(ctx context.Context, key *cryptolib.KeyPair, req chain.Request) (*chain.Receipt, error) {
-	rec, err := f.Chain.Post(ctx, key, req)
-	if rec != nil {
-		f.fees += rec.GasFee
-	}
-	if err == nil && req.Entry == contract.FuncSettle.Name {
-		f.settles++
-	}
-	return rec, err
-}
-
 // demoSummary is what --json prints.
 type demoSummary struct {
 	Pieces      int       `json:"pieces"`
@@ -132,7 +113,7 @@ func runDemo(ctx context.Context, out io.Writer, asJSON bool, pieces int, price 
 
 	// The provider: durable store, threshold of a quarter of the pieces.
 	threshold := uint64(pieces) * price / 4
-	provSeam := &feeMeter{Chain: e}
+	provSeam := &chain.Metered{Chain: e}
 	st, err := store.Open(filepath.Join(dir, "provider"))
 	if err != nil {
 		return err
@@ -161,7 +142,7 @@ func runDemo(ctx context.Context, out io.Writer, asJSON bool, pieces int, price 
 	say("provider serving %s/minute/N at %s a piece; settles whenever %s is unsettled", base, tokens(price), tokens(threshold))
 
 	// The consumer: a warrant for all the pieces and a bit more.
-	consSeam := &feeMeter{Chain: e}
+	consSeam := &chain.Metered{Chain: e}
 	states, err := consumer.OpenPayerState(filepath.Join(dir, "payer"))
 	if err != nil {
 		return err
@@ -234,9 +215,9 @@ func runDemo(ctx context.Context, out io.Writer, asJSON bool, pieces int, price 
 	provEnd, _ := e.L2Balance(ctx, prov)
 	kept, _ := e.L2Balance(ctx, e.Contract)
 	sum := demoSummary{
-		Pieces: pieces, Price: price, Settlements: provSeam.settles,
-		Consumer:     demoParty{cons.String(), demoFunds, consAfter, consSeam.fees},
-		Provider:     demoParty{prov.String(), demoFunds, provEnd, provSeam.fees},
+		Pieces: pieces, Price: price, Settlements: provSeam.Landed(contract.FuncSettle.Name),
+		Consumer:     demoParty{cons.String(), demoFunds, consAfter, consSeam.Fees()},
+		Provider:     demoParty{prov.String(), demoFunds, provEnd, provSeam.Fees()},
 		CloseReserve: e.Chain.GetGasFeePolicy().FeeFromGas(contract.ScheduledCloseGas, nil, parameters.L1().BaseToken.Decimals),
 		ContractDust: kept, Elapsed: time.Since(started),
 	}
@@ -248,13 +229,13 @@ func runDemo(ctx context.Context, out io.Writer, asJSON bool, pieces int, price 
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(out)
 	fmt.Fprintln(tw, "\tstart\tend\tchange\tgas fees\t")
-	fmt.Fprintf(tw, "consumer\t%d\t%d\t%+d\t%d\t\n", demoFunds, consAfter, int64(consAfter)-demoFunds, consSeam.fees)
-	fmt.Fprintf(tw, "provider\t%d\t%d\t%+d\t%d\t\n", demoFunds, provEnd, int64(provEnd)-demoFunds, provSeam.fees)
+	fmt.Fprintf(tw, "consumer\t%d\t%d\t%+d\t%d\t\n", demoFunds, consAfter, int64(consAfter)-demoFunds, consSeam.Fees())
+	fmt.Fprintf(tw, "provider\t%d\t%d\t%+d\t%d\t\n", demoFunds, provEnd, int64(provEnd)-demoFunds, provSeam.Fees())
 	fmt.Fprintf(tw, "contract\t0\t%d\t%+d\t\t\n", kept, kept)
 	tw.Flush()
 	fmt.Fprintf(out, "\n%d pieces at %d = %d paid to the provider in %d settle requests; the consumer paid that plus its gas and the\n"+
 		"scheduled close's unused fee reserve (%d, kept by the contract). Amounts in base tokens. %s.\n",
-		pieces, price, uint64(pieces)*price, provSeam.settles, kept, time.Since(started).Round(100*time.Millisecond))
+		pieces, price, uint64(pieces)*price, provSeam.Landed(contract.FuncSettle.Name), kept, time.Since(started).Round(100*time.Millisecond))
 	return nil
 }
 
