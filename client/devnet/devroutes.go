@@ -79,7 +79,7 @@ type Info struct {
 
 func (d *Devnet) faucet(w http.ResponseWriter, r *http.Request) {
 	var req FaucetRequest
-	if err := decodeJSON(w, r, &req); err != nil {
+	if err := decodeJSONOnly(w, r, &req); err != nil {
 		bindError(w, err, func(w http.ResponseWriter, err error) { invalidProperty(w, "body", err) })
 		return
 	}
@@ -116,7 +116,7 @@ func (d *Devnet) faucet(w http.ResponseWriter, r *http.Request) {
 
 func (d *Devnet) advanceClock(w http.ResponseWriter, r *http.Request) {
 	var req ClockRequest
-	if err := decodeJSON(w, r, &req); err != nil {
+	if err := decodeJSONOnly(w, r, &req); err != nil {
 		bindError(w, err, func(w http.ResponseWriter, err error) { invalidProperty(w, "body", err) })
 		return
 	}

@@ -23,6 +23,11 @@
 //	POST /devnet/clock/advance   {"seconds": 120} moves chain time, runs what became due
 //	GET  /devnet/info            chain ID, contract name and hname, chain time, block index
 //
+// The two POST routes answer 415 unless the request says Content-Type:
+// application/json, so that a web page cannot call them (a browser sends
+// that header cross-origin only after a CORS preflight, which the devnet
+// never grants).
+//
 // Off-ledger requests go through the checks of a Wasp node's web API and
 // mempool (signature, chain, nonce not below the account's, an account with
 // funds) before they are accepted with 202; a worker then runs them in nonce

@@ -272,3 +272,26 @@ func TestShutdownEndsWaitsAndRoutes(t *testing.T) {
 	require.Error(t, err)
 	require.NoError(t, d.Shutdown(context.Background()), "a second Shutdown does nothing")
 }
+
+// TestDevnetRoutesRequireJSON: the faucet and the clock change state, so a
+// browser must not be able to call them with a "simple" cross-origin POST
+// (no Content-Type, or text/plain, needs no CORS preflight): each needs
+// application/json, or answers 415 and changes nothing.
+func TestDevnetRoutesRequireJSON(t *testing.T) {
+	n := startNode(t, "")
+	agent := chain.AgentOf(cryptolib.NewKeyPair())
+	before, err := n.client.Info(context.Background())
+	require.NoError(t, err)
+	faucet := `{"agentId":"` + agent.String() + `","amount":1000}`
+	for _, ct := range []string{"", "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"} {
+		n.do(t, "POST", "/devnet/faucet", ct, faucet).requireError(t, 415, "Unsupported Media Type", "application/json")
+		n.do(t, "POST", "/devnet/clock/advance", ct, `{"seconds":3600}`).requireError(t, 415, "Unsupported Media Type", "application/json")
+	}
+	after, err := n.client.Info(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, before.Now, after.Now, "a refused advance moved the clock")
+	require.Equal(t, before.BlockIndex, after.BlockIndex, "a refused faucet call made a block")
+
+	a := n.do(t, "POST", "/devnet/faucet", "application/json; charset=utf-8", faucet)
+	require.Equal(t, 200, a.status, a.body)
+}

@@ -86,11 +86,31 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	return err
 }
 
+// errNeedJSON is decodeJSONOnly's error for a request that does not say
+// its body is JSON.
+var errNeedJSON = fmt.Errorf("%w: send Content-Type: application/json", errMediaType)
+
+// decodeJSONOnly is decodeJSON for the devnet's own state-changing routes:
+// the request must say Content-Type: application/json. A browser cannot
+// send that cross-origin without a CORS preflight, which the devnet never
+// answers, so a web page cannot call the faucet or move the clock.
+func decodeJSONOnly(w http.ResponseWriter, r *http.Request, v any) error {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/json" {
+		return errNeedJSON
+	}
+	return decodeJSON(w, r, v)
+}
+
 // bindError answers a decodeJSON error: 415 for a body that is not JSON,
 // else what badBody writes.
 func bindError(w http.ResponseWriter, err error, badBody func(http.ResponseWriter, error)) {
 	if errors.Is(err, errMediaType) {
-		writeError(w, http.StatusUnsupportedMediaType, "Unsupported Media Type", nil)
+		var detail error
+		if errors.Is(err, errNeedJSON) {
+			detail = err
+		}
+		writeError(w, http.StatusUnsupportedMediaType, "Unsupported Media Type", detail)
 		return
 	}
 	badBody(w, err)
