@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -17,6 +18,38 @@ const maxAgentIDSize = 255
 func checkWarrant(w WarrantID) error {
 	if len(w.Payer) > maxAgentIDSize || len(w.Provider) > maxAgentIDSize {
 		return fmt.Errorf("store: warrant %s: agent ID longer than %d bytes", warrantHex(w), maxAgentIDSize)
+	}
+	return nil
+}
+
+// MaxResourceLen is the most bytes a receipt's Resource may hold: enough
+// for a URL path and query or a meter ID, small enough that a consumer
+// cannot grow the billing record by a megabyte per payment. Append refuses
+// a longer one with ErrResourceTooLong.
+const MaxResourceLen = 1 << 10
+
+// ErrResourceTooLong: Append of a receipt whose Resource is longer than
+// MaxResourceLen (CheckResource). Nothing is stored.
+var ErrResourceTooLong = errors.New("store: resource too long")
+
+// CheckResource reports whether resource fits a receipt: an error wrapping
+// ErrResourceTooLong, naming the length and the limit, when it is longer
+// than MaxResourceLen. A provider calls it before it accepts a payment, so
+// that it refuses the request instead of failing to store it.
+func CheckResource(resource string) error {
+	if len(resource) > MaxResourceLen {
+		return fmt.Errorf("%w: %d bytes, the limit is %d", ErrResourceTooLong, len(resource), MaxResourceLen)
+	}
+	return nil
+}
+
+// checkReceipt rejects a receipt the store must not keep.
+func checkReceipt(r Receipt) error {
+	if err := checkWarrant(r.Warrant); err != nil {
+		return err
+	}
+	if err := CheckResource(r.Resource); err != nil {
+		return fmt.Errorf("store: receipt %d/%d of warrant %s: %w", r.Payment.Epoch, r.Payment.Ordinal, warrantHex(r.Warrant), err)
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 )
 
 // AcceptedAtLayout is the layout of accepted_at in exports: RFC 3339 in
@@ -80,10 +81,22 @@ func (row exportRow) record() []string {
 		strconv.FormatUint(row.Ordinal, 10),
 		strconv.FormatUint(row.Total, 10),
 		strconv.FormatUint(row.Price, 10),
-		row.Resource,
+		neutralise(row.Resource),
 		row.AcceptedAt,
 		row.Signature,
 	}
+}
+
+// neutralise makes a CSV cell open as text in a spreadsheet: a cell that
+// starts with =, +, -, @, a tab or a carriage return would run as a formula
+// (CSV injection), so it gets a leading single quote, as OWASP advises.
+// Only the resource needs it: it is the one column a consumer chooses; the
+// others are numbers, hex, bech32 and times.
+func neutralise(cell string) string {
+	if cell != "" && strings.ContainsRune("=+-@\t\r", rune(cell[0])) {
+		return "'" + cell
+	}
+	return cell
 }
 
 // WriteCSV writes the receipts f selects to w as CSV (RFC 4180, via
@@ -91,7 +104,10 @@ func (row exportRow) record() []string {
 // per receipt with the columns payer, provider (hex of the agent ID bytes,
 // unless WithAgentFormat says otherwise),
 // epoch, ordinal, total, price, resource, accepted_at (AcceptedAtLayout)
-// and signature (hex). On error, w may hold a partial export.
+// and signature (hex). A resource that a spreadsheet would take for a
+// formula (starting with =, +, -, @, tab or carriage return) is written
+// with a leading ' so that it opens as text. On error, w may hold a
+// partial export.
 func WriteCSV(ctx context.Context, s Store, f ReceiptFilter, w io.Writer, opts ...ExportOption) error {
 	c := exportSettings(opts)
 	cw := csv.NewWriter(w)

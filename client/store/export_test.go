@@ -89,6 +89,61 @@ func TestWriteCSV(t *testing.T) {
 	}
 }
 
+// TestWriteCSVNeutralisesFormulas: a resource is whatever a consumer asked
+// for, so a cell a spreadsheet would run as a formula (starting with =, +,
+// -, @, a tab or a carriage return) is written with a leading ' and opens
+// as text; JSON Lines keeps the resource as it was.
+func TestWriteCSVNeutralisesFormulas(t *testing.T) {
+	w := store.WarrantID{Payer: "\x01\x00\xaa", Provider: "\x01\x00\xbb"}
+	s := store.NewMemory()
+	t.Cleanup(func() { s.Close() })
+	resources := map[string]string{
+		"=cmd|' /C calc'!A0":             "'=cmd|' /C calc'!A0",
+		"+1+1":                           "'+1+1",
+		"-2+3":                           "'-2+3",
+		"@SUM(A1:A9)":                    "'@SUM(A1:A9)",
+		"\t=1":                           "'\t=1",
+		"\r=1":                           "'\r=1",
+		"/piece/=1":                      "/piece/=1",
+		"'quoted":                        "'quoted",
+		"=HYPERLINK(\"http://x\",\"y\")": "'=HYPERLINK(\"http://x\",\"y\")",
+	}
+	var order []string
+	ordinal := uint64(0)
+	for res := range resources {
+		ordinal++
+		order = append(order, res)
+		r := store.Receipt{Warrant: w, Payment: payment.Payment{Epoch: 1, Ordinal: ordinal, Total: ordinal}, Price: 1, Resource: res}
+		if err := s.Append(context.Background(), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var buf bytes.Buffer
+	if err := store.WriteCSV(context.Background(), s, store.ReceiptFilter{}, &buf); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(&buf).ReadAll()
+	if err != nil {
+		t.Fatalf("export is not CSV: %v\n%s", err, buf.String())
+	}
+	for i, res := range order {
+		if got := rows[i+1][6]; got != resources[res] {
+			t.Errorf("resource %q exported as %q, want %q", res, got, resources[res])
+		}
+	}
+	buf.Reset()
+	if err := store.WriteJSONL(context.Background(), s, store.ReceiptFilter{}, &buf); err != nil {
+		t.Fatal(err)
+	}
+	dec := json.NewDecoder(&buf)
+	for _, res := range order {
+		var row struct{ Resource string }
+		if err := dec.Decode(&row); err != nil || row.Resource != res {
+			t.Errorf("jsonl resource %q (err %v), want %q unchanged", row.Resource, err, res)
+		}
+	}
+}
+
 func TestWriteJSONL(t *testing.T) {
 	s, want := exportFixture(t)
 	var buf bytes.Buffer

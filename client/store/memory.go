@@ -33,7 +33,7 @@ func (m *Memory) Append(ctx context.Context, r Receipt) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := checkWarrant(r.Warrant); err != nil {
+	if err := checkReceipt(r); err != nil {
 		return err
 	}
 	r.AcceptedAt = canonicalTime(r.AcceptedAt)

@@ -96,7 +96,7 @@ func (s *Pebble) Append(ctx context.Context, r Receipt) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := checkWarrant(r.Warrant); err != nil {
+	if err := checkReceipt(r); err != nil {
 		return err
 	}
 	if !s.enter() {

@@ -29,6 +29,7 @@ func Run(t *testing.T, open func(t *testing.T, dir string) store.Store) {
 		{"AppendAndNewest", testAppendAndNewest},
 		{"NotNewer", testNotNewer},
 		{"BadWarrant", testBadWarrant},
+		{"ResourceCap", testResourceCap},
 		{"Warrants", testWarrants},
 		{"ReceiptsFilters", testReceiptsFilters},
 		{"ReceiptsStopOnError", testReceiptsStopOnError},
@@ -253,6 +254,26 @@ func testBadWarrant(t *testing.T, open func(*testing.T) store.Store) {
 	r := receipt(edge, 1, 1, base)
 	mustAppend(t, s, r)
 	requireNewest(t, s, edge, r)
+}
+
+// testResourceCap: a resource longer than store.MaxResourceLen is refused
+// with ErrResourceTooLong and stores nothing; one of exactly that length is
+// kept whole.
+func testResourceCap(t *testing.T, open func(*testing.T) store.Store) {
+	s := open(t)
+	ctx := context.Background()
+	w := warrant(1, 2)
+	long := receipt(w, 1, 1, base)
+	long.Resource = strings.Repeat("x", store.MaxResourceLen+1)
+	err := s.Append(ctx, long)
+	if !errors.Is(err, store.ErrResourceTooLong) || !strings.Contains(err.Error(), fmt.Sprint(store.MaxResourceLen)) {
+		t.Fatalf("append with a %d-byte resource: got %v, want ErrResourceTooLong naming the limit", len(long.Resource), err)
+	}
+	requireNoNewest(t, s, w)
+	edge := receipt(w, 1, 1, base)
+	edge.Resource = strings.Repeat("y", store.MaxResourceLen)
+	mustAppend(t, s, edge)
+	requireNewest(t, s, w, edge)
 }
 
 func testWarrants(t *testing.T, open func(*testing.T) store.Store) {
