@@ -38,11 +38,12 @@ type Config struct {
 	// it gives (Every, Cron); nil for none.
 	Schedule Schedule
 	// PollInterval is how often warrants with unsettled payments are read
-	// from chain to spot revocations. Default 30 s; keep it well below
-	// Margin.
+	// from chain to spot revocations. Default 30 s; New refuses one at or
+	// above Margin (ErrUnsafeSettings).
 	PollInterval time.Duration
 	// InfoMaxAge is how old the cached warrant state may be when a payment
-	// is checked against it. Default PollInterval.
+	// is checked against it. Default PollInterval; New refuses one at or
+	// above Margin.
 	InfoMaxAge time.Duration
 	// RetryMin and RetryMax bound the settle retry backoff. Defaults 1 s, 1 min.
 	RetryMin, RetryMax time.Duration
@@ -81,7 +82,7 @@ func (c *Config) defaults() error {
 	if c.Log == nil {
 		c.Log = slog.Default()
 	}
-	return nil
+	return c.validate()
 }
 
 // Provider accepts payments and settles them. Its methods are safe for
