@@ -30,7 +30,7 @@ func (h *harness) server() *httptest.Server {
 		_, _ = io.WriteString(w, "the piece")
 	})))
 	mux.Handle("/pay", h.p.PayHandler())
-	mux.Handle("/operator/", http.StripPrefix("/operator", h.p.OperatorAPI()))
+	mux.Handle("/operator/", http.StripPrefix("/operator", operatorAPI(h.t, h.p)))
 	srv := httptest.NewServer(mux)
 	h.t.Cleanup(srv.Close)
 	return srv
@@ -230,16 +230,14 @@ func TestPostPayAndOperatorAPI(t *testing.T) {
 		require.Equal(t, true, body["accepted"])
 	}
 
-	resp := get(t, srv.URL+"/operator/warrants", nil)
+	resp := get(t, srv.URL+"/operator/warrants", operatorAuth)
 	var ws []provider.WarrantView
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&ws))
 	require.Len(t, ws, 1)
 	require.EqualValues(t, 6_000, ws[0].Unsettled)
 	require.EqualValues(t, 3, ws[0].LastOrdinal)
 
-	r, err := http.Post(srv.URL+"/operator/settle?payer="+h.payer.String(), "", nil)
-	require.NoError(t, err)
-	defer r.Body.Close()
+	r := operatorPost(t, srv.URL+"/operator/settle?payer="+h.payer.String())
 	require.Equal(t, http.StatusOK, r.StatusCode)
 	var settled struct{ Settlements []provider.SettlementView }
 	require.NoError(t, json.NewDecoder(r.Body).Decode(&settled))
@@ -248,7 +246,7 @@ func TestPostPayAndOperatorAPI(t *testing.T) {
 	require.EqualValues(t, 6_000, settled.Settlements[0].Paid)
 	require.EqualValues(t, 6_000, h.info().Paid)
 
-	resp = get(t, srv.URL+"/operator/receipts?format=csv", nil)
+	resp = get(t, srv.URL+"/operator/receipts?format=csv", operatorAuth)
 	rows, err := csv.NewReader(resp.Body).ReadAll()
 	require.NoError(t, err)
 	require.Len(t, rows, 4, "header and three receipts")
@@ -256,10 +254,10 @@ func TestPostPayAndOperatorAPI(t *testing.T) {
 	require.Equal(t, h.payer.String(), rows[1][0], "agent IDs as the chain's tools print them")
 	require.Equal(t, h.prov.String(), rows[1][1])
 
-	resp = get(t, srv.URL+"/operator/receipts?format=jsonl&payer="+h.payer.String(), nil)
+	resp = get(t, srv.URL+"/operator/receipts?format=jsonl&payer="+h.payer.String(), operatorAuth)
 	b, _ := io.ReadAll(resp.Body)
 	require.Len(t, strings.Split(strings.TrimSpace(string(b)), "\n"), 3)
-	resp = get(t, srv.URL+"/operator/receipts?format=xml", nil)
+	resp = get(t, srv.URL+"/operator/receipts?format=xml", operatorAuth)
 	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
 
 	metrics := scrape(t, reg)

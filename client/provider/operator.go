@@ -1,9 +1,14 @@
 package provider
 
 import (
+	"crypto/subtle"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/iotaledger/wasp/packages/isc"
@@ -16,8 +21,14 @@ import (
 //	POST /settle[?payer=AGENT]      settle now, all warrants or one (JSON settlements)
 //	GET  /receipts?format=csv|jsonl[&payer=AGENT][&since=RFC3339][&until=RFC3339]
 //
-// Mount it behind your own authentication: it can trigger on-chain requests.
-func (p *Provider) OperatorAPI() http.Handler {
+// Every request must pass access (OperatorAccess.Guard): an allowed Host,
+// no foreign Origin, the bearer token. It fails only if access is
+// incomplete.
+func (p *Provider) OperatorAPI(access OperatorAccess) (http.Handler, error) {
+	return access.Guard(p.operatorRoutes())
+}
+
+func (p *Provider) operatorRoutes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /warrants", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, p.Warrants())
@@ -120,4 +131,103 @@ func (p *Provider) settlementView(s store.Settlement) SettlementView {
 		Payer: agentString([]byte(s.Warrant.Payer)), Epoch: s.Epoch, Ordinal: s.Ordinal, Total: s.Total, State: stateName(s.State),
 		Paid: s.Paid, Attempt: s.Attempt, RequestID: s.RequestID, Error: s.Error,
 	}
+}
+
+// OperatorAccess says which requests the operator API answers. It can
+// trigger on-chain requests and reveals every payer's exposure, so it
+// trusts neither the network nor a browser on the operator's machine:
+//
+//   - the Host header must be one of Hosts, so that a web page whose domain
+//     name was rebound to 127.0.0.1 (DNS rebinding) is answered 421;
+//   - a request carrying an Origin header other than the API's own (as a
+//     browser sends with a cross-origin POST), or Sec-Fetch-Site:
+//     cross-site or same-site, is answered 403;
+//   - the request must carry "Authorization: Bearer TOKEN", compared in
+//     constant time; else 401.
+type OperatorAccess struct {
+	// Token is the bearer token, at least 2*TokenBytes characters (see
+	// LoadOrCreateToken).
+	Token string
+	// Hosts are the host names (or IP addresses) the API answers to, as
+	// clients write them in URLs: "127.0.0.1", "localhost", "[::1]",
+	// "billing.example.com". An entry with a port ("localhost:8403")
+	// matches that port only; one without matches any port. Case is
+	// ignored.
+	Hosts []string
+}
+
+// Guard wraps next in the checks of a. It fails if a has no hosts or a
+// token shorter than 2*TokenBytes.
+func (a OperatorAccess) Guard(next http.Handler) (http.Handler, error) {
+	if len(a.Token) < 2*TokenBytes {
+		return nil, fmt.Errorf("provider: operator token of %d characters, want at least %d", len(a.Token), 2*TokenBytes)
+	}
+	if len(a.Hosts) == 0 {
+		return nil, errors.New("provider: operator API needs at least one allowed host")
+	}
+	want := []byte("Bearer " + a.Token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !a.allowsHost(r.Host) {
+			httpError(w, http.StatusMisdirectedRequest, "host_not_allowed", fmt.Errorf(
+				"host %q is not one this operator API answers to (%s); name it with one of those, or add it to the allowed hosts", r.Host, strings.Join(a.Hosts, ", ")))
+			return
+		}
+		if err := a.checkOrigin(r); err != nil {
+			httpError(w, http.StatusForbidden, "cross_origin", err)
+			return
+		}
+		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="micropay operator API"`)
+			httpError(w, http.StatusUnauthorized, "unauthorized", errors.New(
+				"the operator API needs \"Authorization: Bearer TOKEN\" with the token from the provider's home (operator-token)"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	}), nil
+}
+
+// allowsHost reports whether hostport (a Host header) names an allowed
+// host.
+func (a OperatorAccess) allowsHost(hostport string) bool {
+	hostport = strings.ToLower(hostport)
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	for _, allowed := range a.Hosts {
+		allowed = strings.ToLower(allowed)
+		if _, _, err := net.SplitHostPort(allowed); err == nil {
+			if hostport == allowed {
+				return true
+			}
+			continue
+		}
+		if host == strings.TrimSuffix(strings.TrimPrefix(allowed, "["), "]") {
+			return true
+		}
+	}
+	return false
+}
+
+// checkOrigin refuses a request that a browser sent on behalf of another
+// site: an Origin header other than the request's own scheme and Host
+// (another port of the same host is another origin: the paywall's pages
+// must not reach the operator API), or Sec-Fetch-Site: cross-site or
+// same-site. Clients that are not browsers send neither.
+func (a OperatorAccess) checkOrigin(r *http.Request) error {
+	if site := r.Header.Get("Sec-Fetch-Site"); site == "cross-site" || site == "same-site" {
+		return fmt.Errorf("a browser sent this request from another site (Sec-Fetch-Site: %s); the operator API takes no cross-origin requests", site)
+	}
+	origins, ok := r.Header["Origin"]
+	if !ok {
+		return nil
+	}
+	for _, o := range origins {
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || !strings.EqualFold(u.Host, r.Host) {
+			return fmt.Errorf("origin %q is not this operator API's (%s); it takes no cross-origin requests", o, r.Host)
+		}
+	}
+	return nil
 }

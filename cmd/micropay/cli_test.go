@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -144,6 +145,17 @@ func TestCLIEndToEnd(t *testing.T) {
 	require.Equal(t, exitRefused, r.code, r.stderr)
 	require.Contains(t, r.stderr, "raise --max-price")
 
+	requireOperatorAPIPrivate(t, prov, admin)
+	r = mp(t, cons, node, "provider", "status", adminURL)
+	require.Equal(t, exitNotFound, r.code, "another home has no token: %s", r.stderr)
+	require.Contains(t, r.stderr, "operator-token")
+	r = mp(t, prov, node, "provider", "status", adminURL, "--admin-token", strings.Repeat("0", 64))
+	require.Equal(t, exitUsage, r.code, r.stderr)
+	require.Contains(t, r.stderr, "401 Unauthorized")
+	tok, err := os.ReadFile(filepath.Join(prov, "operator-token"))
+	require.NoError(t, err)
+	ok(t, mp(t, cons, node, "provider", "status", adminURL, "--admin-token", strings.TrimSpace(string(tok))))
+
 	r = ok(t, mp(t, prov, node, "--json", "provider", "status", adminURL))
 	require.Contains(t, r.stdout, `"unsettled": 2100`)
 	r = ok(t, mp(t, prov, node, "provider", "settle", adminURL))
@@ -169,6 +181,38 @@ func TestCLIEndToEnd(t *testing.T) {
 
 	r = mp(t, cons, node, "warrant", "topup", provAgent, "1000")
 	require.Equal(t, exitNotFound, r.code, r.stderr)
+}
+
+// requireOperatorAPIPrivate checks, over HTTP, that the provider serving
+// at admin made its operator token 0600 in home and answers only a request
+// that carries it under an allowed Host.
+func requireOperatorAPIPrivate(t *testing.T, home, admin string) {
+	t.Helper()
+	path := filepath.Join(home, "operator-token")
+	fi, err := os.Stat(path)
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+	tok, err := os.ReadFile(path)
+	require.NoError(t, err)
+	status := func(host, token string) int {
+		req, err := http.NewRequest(http.MethodGet, "http://"+admin+"/warrants", nil)
+		require.NoError(t, err)
+		if host != "" {
+			req.Host = host
+		}
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	good := strings.TrimSpace(string(tok))
+	require.Equal(t, http.StatusUnauthorized, status("", ""))
+	require.Equal(t, http.StatusMisdirectedRequest, status("rebound.example", good))
+	require.Equal(t, http.StatusOK, status("", good))
+	require.Equal(t, http.StatusOK, status("localhost", good))
 }
 
 func TestCLIErrors(t *testing.T) {
@@ -202,6 +246,9 @@ func TestCLIErrors(t *testing.T) {
 	require.Equal(t, exitUsage, r.code, r.stderr)
 
 	r = mp(t, dir, dead, "provider", "status", "--admin-url", dead)
+	require.Equal(t, exitNotFound, r.code, r.stderr)
+	require.Contains(t, r.stderr, "operator-token")
+	r = mp(t, dir, dead, "provider", "status", "--admin-url", dead, "--admin-token", strings.Repeat("0", 64))
 	require.Equal(t, exitUnreachable, r.code, r.stderr)
 	require.Contains(t, r.stderr, "provider serve")
 

@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -14,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,124 +26,11 @@ import (
 func (a *app) providerCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "provider", Short: "Run a provider and operate it", GroupID: "provider"}
 	cmd.PersistentFlags().String("admin-url", "http://127.0.0.1:8403", "operator API of the running provider (for settle, status, export)")
+	cmd.PersistentFlags().String("admin-token", "", "operator API token (default: read from HOME/"+operatorTokenFile+", which serve creates)")
 	cmd.AddCommand(a.providerServeCommand())
 
-	var payer string
-	settle := &cobra.Command{
-		Use:   "settle",
-		Short: "Settle now: every warrant, or the one of --payer",
-		Args:  noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			q := ""
-			if payer != "" {
-				if _, err := agentArg("--payer", payer); err != nil {
-					return err
-				}
-				q = "?payer=" + url.QueryEscape(payer)
-			}
-			var out struct {
-				Settlements []provider.SettlementView `json:"settlements"`
-				Error       string                    `json:"error"`
-			}
-			if err := a.adminCall(cmd.Context(), http.MethodPost, "/settle"+q, &out); err != nil {
-				return err
-			}
-			var b strings.Builder
-			if len(out.Settlements) == 0 {
-				b.WriteString("nothing to settle")
-			}
-			for _, s := range out.Settlements {
-				fmt.Fprintf(&b, "%s  epoch %d ordinal %d  %s  paid %s\n", s.Payer, s.Epoch, s.Ordinal, s.State, tokens(s.Paid))
-			}
-			a.emit(out, strings.TrimRight(b.String(), "\n"))
-			if out.Error != "" {
-				return withHint(errors.New(out.Error), exitUnreachable, "the provider keeps retrying in the background")
-			}
-			return nil
-		},
-	}
-	settle.Flags().StringVar(&payer, "payer", "", "only this payer's warrant")
-	cmd.AddCommand(settle)
-
-	cmd.AddCommand(&cobra.Command{
-		Use:   "status",
-		Short: "List the provider's warrants with exposure and deadlines",
-		Args:  noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			var ws []provider.WarrantView
-			if err := a.adminCall(cmd.Context(), http.MethodGet, "/warrants", &ws); err != nil {
-				return err
-			}
-			var b strings.Builder
-			tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "payer\tepoch\tbalance\tsettled\tunsettled\tlast ordinal\tdeadline")
-			for _, w := range ws {
-				dl := "-"
-				if w.Deadline != 0 {
-					dl = time.Unix(int64(w.Deadline), 0).UTC().Format(time.RFC3339)
-				}
-				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\n", w.Payer, w.Epoch, w.Balance, w.Settled, w.Unsettled, w.LastOrdinal, dl)
-			}
-			tw.Flush()
-			a.emit(ws, strings.TrimRight(b.String(), "\n")+"\n(amounts in base tokens)")
-			return nil
-		},
-	})
-
-	var format, since, until, exportPayer string
-	export := &cobra.Command{
-		Use:   "export",
-		Short: "Export itemized receipts for billing (CSV or JSON Lines) to stdout",
-		Args:  noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			q := url.Values{"format": {format}}
-			for k, v := range map[string]string{"since": since, "until": until, "payer": exportPayer} {
-				if v != "" {
-					q.Set(k, v)
-				}
-			}
-			resp, err := a.adminRequest(cmd.Context(), http.MethodGet, "/receipts?"+q.Encode())
-			if err != nil {
-				return err
-			}
-			defer resp.Body.Close()
-			_, err = io.Copy(os.Stdout, resp.Body)
-			return err
-		},
-	}
-	export.Flags().StringVar(&format, "format", "csv", "csv or jsonl")
-	export.Flags().StringVar(&since, "since", "", "only receipts accepted at or after this RFC 3339 time")
-	export.Flags().StringVar(&until, "until", "", "only receipts accepted before this RFC 3339 time")
-	export.Flags().StringVar(&exportPayer, "payer", "", "only this payer's receipts")
-	cmd.AddCommand(export)
+	cmd.AddCommand(a.providerSettleCommand(), a.providerStatusCommand(), a.providerExportCommand())
 	return cmd
-}
-
-func (a *app) adminRequest(ctx context.Context, method, path string) (*http.Response, error) {
-	base := strings.TrimRight(a.v.GetString("admin-url"), "/")
-	req, err := http.NewRequestWithContext(ctx, method, base+path, nil)
-	if err != nil {
-		return nil, usageErrorf("--admin-url %q: %v", base, err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, withHint(fmt.Errorf("provider operator API: %w", err), exitUnreachable, "is `micropay provider serve` running? --admin-url sets where")
-	}
-	if resp.StatusCode >= 400 && resp.StatusCode != http.StatusBadGateway {
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-		return nil, usageErrorf("provider operator API: %s: %s", resp.Status, strings.TrimSpace(string(body)))
-	}
-	return resp, nil
-}
-
-func (a *app) adminCall(ctx context.Context, method, path string, out any) error {
-	resp, err := a.adminRequest(ctx, method, path)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	return json.NewDecoder(resp.Body).Decode(out)
 }
 
 func (a *app) providerServeCommand() *cobra.Command {
@@ -156,7 +40,10 @@ func (a *app) providerServeCommand() *cobra.Command {
 		Long: `serve runs a provider with the key file's identity. --listen serves the
 paywalled service (a reverse proxy to --upstream, or built-in demo pieces) and
 POST /pay for metered services that are not HTTP. --admin serves the operator
-API (GET /warrants, POST /settle, GET /receipts) and /metrics; keep it private.
+API (GET /warrants, POST /settle, GET /receipts) and /metrics: every request
+needs the bearer token that serve keeps in HOME/operator-token (created 0600 on
+first start; the operator commands read it), a Host of --admin or --admin-host,
+and no foreign Origin.
 Every accepted payment is synced to --store before it is acknowledged; the
 settler settles by --threshold, on --interval or --schedule (cron), on demand
 and at once when a warrant is revoked, before its deadline minus --margin.`,
@@ -166,6 +53,7 @@ and at once when a warrant is revoked, before its deadline minus --margin.`,
 	f := cmd.Flags()
 	f.String("listen", "127.0.0.1:8402", "address of the paywalled service and POST /pay")
 	f.String("admin", "127.0.0.1:8403", "address of the operator API and /metrics")
+	f.StringSlice("admin-host", nil, "also answer the operator API under this host name (e.g. a reverse proxy's); loopback names are always allowed")
 	f.String("price", "1_000", "price of one piece (one request), in base tokens")
 	f.String("upstream", "", "URL to reverse-proxy paid requests to (default: built-in demo pieces)")
 	f.String("store", "", "payment store directory (default HOME/provider)")
@@ -178,99 +66,139 @@ and at once when a warrant is revoked, before its deadline minus --margin.`,
 	return cmd
 }
 
-func (a *app) serveProvider(ctx context.Context) error {
+// serveFlags are serve's flags, parsed.
+type serveFlags struct {
+	price, threshold, exposure uint64
+	schedule                   provider.Schedule
+	upstream                   *url.URL // nil: the built-in demo pieces
+}
+
+func (a *app) parseServeFlags() (serveFlags, error) {
 	v := a.v
-	price, err := parseAmount("--price", v.GetString("price"))
-	if err != nil {
-		return err
+	var f serveFlags
+	var err error
+	for _, amt := range []struct {
+		flag string
+		dst  *uint64
+	}{{"price", &f.price}, {"threshold", &f.threshold}, {"exposure-cap", &f.exposure}} {
+		if *amt.dst, err = parseAmount("--"+amt.flag, v.GetString(amt.flag)); err != nil {
+			return f, err
+		}
 	}
-	threshold, err := parseAmount("--threshold", v.GetString("threshold"))
-	if err != nil {
-		return err
-	}
-	exposure, err := parseAmount("--exposure-cap", v.GetString("exposure-cap"))
-	if err != nil {
-		return err
-	}
-	var schedule provider.Schedule
 	switch {
 	case v.GetString("schedule") != "" && v.GetDuration("interval") != 0:
-		return usageErrorf("use --schedule or --interval, not both")
+		return f, usageErrorf("use --schedule or --interval, not both")
 	case v.GetString("schedule") != "":
-		if schedule, err = provider.Cron(v.GetString("schedule")); err != nil {
-			return usageErrorf("%v", err)
+		if f.schedule, err = provider.Cron(v.GetString("schedule")); err != nil {
+			return f, usageErrorf("%v", err)
 		}
 	case v.GetDuration("interval") != 0:
-		schedule = provider.Every(v.GetDuration("interval"))
+		f.schedule = provider.Every(v.GetDuration("interval"))
 	}
-	var upstream *url.URL
 	if u := v.GetString("upstream"); u != "" {
-		if upstream, err = url.Parse(u); err != nil || upstream.Host == "" {
-			return usageErrorf("--upstream %q is not an absolute URL", u)
+		if f.upstream, err = url.Parse(u); err != nil || f.upstream.Host == "" {
+			return f, usageErrorf("--upstream %q is not an absolute URL", u)
 		}
 	}
+	return f, nil
+}
+
+// servingProvider is what serve runs: the provider, its store and metrics.
+type servingProvider struct {
+	p     *provider.Provider
+	store *store.Pebble
+	dir   string
+	reg   *prometheus.Registry
+}
+
+// openProvider opens the store and starts the provider on the chain.
+func (a *app) openProvider(ctx context.Context, f serveFlags) (*servingProvider, error) {
 	key, err := a.loadKey()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	c, err := a.connect(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	dir := v.GetString("store")
+	dir := a.v.GetString("store")
 	if dir == "" {
-		dir = filepath.Join(v.GetString("home"), "provider")
+		dir = filepath.Join(a.v.GetString("home"), "provider")
 	}
 	st, err := store.Open(dir)
 	if err != nil {
-		return fmt.Errorf("open payment store %s: %w", dir, err)
+		return nil, fmt.Errorf("open payment store %s: %w", dir, err)
 	}
-	defer st.Close()
-
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	p, err := provider.New(ctx, provider.Config{
-		Chain: c, Key: key, Store: st, Threshold: threshold, ExposureCap: exposure, Schedule: schedule,
-		Margin: v.GetDuration("margin"), PollInterval: v.GetDuration("poll"), Log: log, Metrics: provider.NewMetrics(reg),
+		Chain: c, Key: key, Store: st, Threshold: f.threshold, ExposureCap: f.exposure, Schedule: f.schedule,
+		Margin: a.v.GetDuration("margin"), PollInterval: a.v.GetDuration("poll"),
+		Log: slog.New(slog.NewTextHandler(os.Stderr, nil)), Metrics: provider.NewMetrics(reg),
 	})
+	if err != nil {
+		_ = st.Close()
+		if errors.Is(err, provider.ErrUnsafeSettings) {
+			return nil, withHint(err, exitUsage, "--poll must be below --margin")
+		}
+		return nil, err
+	}
+	provider.CollectWarrants(reg, p)
+	return &servingProvider{p: p, store: st, dir: dir, reg: reg}, nil
+}
+
+func (a *app) serveProvider(ctx context.Context) error {
+	f, err := a.parseServeFlags()
 	if err != nil {
 		return err
 	}
-	provider.CollectWarrants(reg, p)
+	sp, err := a.openProvider(ctx, f)
+	if err != nil {
+		return err
+	}
+	defer sp.store.Close()
+	p := sp.p
 
 	var service http.Handler = http.HandlerFunc(demoPiece)
-	if upstream != nil {
-		service = httputil.NewSingleHostReverseProxy(upstream)
+	if f.upstream != nil {
+		service = httputil.NewSingleHostReverseProxy(f.upstream)
 	}
 	public := http.NewServeMux()
 	public.Handle("/pay", p.PayHandler())
-	public.Handle("/", p.Paywall(provider.FixedPrice(price, "one piece"), service))
-	admin := http.NewServeMux()
-	admin.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	admin.Handle("/", p.OperatorAPI())
-
+	public.Handle("/", p.Paywall(provider.FixedPrice(f.price, "one piece"), service))
+	admin, tokenPath, err := a.adminHandler(p, sp.reg)
+	if err != nil {
+		return err
+	}
 	servers := []*http.Server{
-		{Addr: v.GetString("listen"), Handler: public, ReadHeaderTimeout: 10 * time.Second},
-		{Addr: v.GetString("admin"), Handler: admin, ReadHeaderTimeout: 10 * time.Second},
+		{Addr: a.v.GetString("listen"), Handler: public, ReadHeaderTimeout: 10 * time.Second},
+		{Addr: a.v.GetString("admin"), Handler: admin, ReadHeaderTimeout: 10 * time.Second},
 	}
 	listeners := make([]net.Listener, len(servers))
 	for i, s := range servers {
 		if listeners[i], err = net.Listen("tcp", s.Addr); err != nil {
+			for _, ln := range listeners[:i] {
+				_ = ln.Close()
+			}
 			return withHint(err, exitUsage, "is another provider running? choose other --listen / --admin addresses")
 		}
 	}
+	a.emit(map[string]any{"provider": p.Agent().String(), "service": "http://" + listeners[0].Addr().String(),
+		"admin": "http://" + listeners[1].Addr().String(), "adminToken": tokenPath, "price": f.price, "store": sp.dir},
+		fmt.Sprintf("provider %s\n  service  http://%s  (%s a piece; POST /pay for metered services)\n  admin    http://%s  (/warrants /settle /receipts /metrics; token in %s)\n  store    %s\nCtrl-C to stop",
+			p.Agent(), listeners[0].Addr(), tokens(f.price), listeners[1].Addr(), tokenPath, sp.dir))
+	return runUntilDone(ctx, p, servers, listeners)
+}
+
+// runUntilDone runs the settler and the servers until ctx is done, then
+// shuts them down.
+func runUntilDone(ctx context.Context, p *provider.Provider, servers []*http.Server, listeners []net.Listener) error {
 	runCtx, stopRun := context.WithCancel(ctx)
 	settled := make(chan error, 1)
 	go func() { settled <- p.Run(runCtx) }()
 	for i, s := range servers {
 		go func(s *http.Server, ln net.Listener) { _ = s.Serve(ln) }(s, listeners[i])
 	}
-	a.emit(map[string]any{"provider": p.Agent().String(), "service": "http://" + listeners[0].Addr().String(),
-		"admin": "http://" + listeners[1].Addr().String(), "price": price, "store": dir},
-		fmt.Sprintf("provider %s\n  service  http://%s  (%s a piece; POST /pay for metered services)\n  admin    http://%s  (/warrants /settle /receipts /metrics)\n  store    %s\nCtrl-C to stop",
-			p.Agent(), listeners[0].Addr(), tokens(price), listeners[1].Addr(), dir))
-
 	<-ctx.Done()
 	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -281,6 +209,54 @@ func (a *app) serveProvider(ctx context.Context) error {
 	stopRun()
 	errs = append(errs, <-settled)
 	return errors.Join(errs...)
+}
+
+// adminHandler is the admin listener's handler: the operator API and
+// /metrics, both behind the operator token (created in HOME on first
+// start; its path is returned) and the Host allowlist.
+func (a *app) adminHandler(p *provider.Provider, reg *prometheus.Registry) (http.Handler, string, error) {
+	path := a.operatorTokenPath()
+	tok, err := provider.LoadOrCreateToken(path)
+	if err != nil {
+		return nil, "", withHint(err, exitKey, "remove the file to have a new token made, or fix it (0600, the token and a newline)")
+	}
+	hosts, err := adminHosts(a.v.GetString("admin"), a.v.GetStringSlice("admin-host"))
+	if err != nil {
+		return nil, "", err
+	}
+	access := provider.OperatorAccess{Token: tok, Hosts: hosts}
+	api, err := p.OperatorAPI(access)
+	if err != nil {
+		return nil, "", err
+	}
+	metrics, err := access.Guard(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	if err != nil {
+		return nil, "", err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", metrics)
+	mux.Handle("/", api)
+	return mux, path, nil
+}
+
+// adminHosts are the Host names the operator API answers to: the loopback
+// names, the --admin address's host unless it is a wildcard, and extra.
+func adminHosts(listen string, extra []string) ([]string, error) {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return nil, usageErrorf("--admin %q: %v", listen, err)
+	}
+	hosts := []string{"localhost", "127.0.0.1", "[::1]"}
+	if ip := net.ParseIP(host); host != "" && (ip == nil || !ip.IsUnspecified()) {
+		hosts = append(hosts, host)
+	}
+	for _, h := range extra {
+		if h = strings.TrimSpace(h); h == "" || strings.ContainsAny(h, "/ ") {
+			return nil, usageErrorf("--admin-host %q: want a host name or host:port", h)
+		}
+		hosts = append(hosts, h)
+	}
+	return hosts, nil
 }
 
 // demoPiece is the built-in paywalled content: one numbered piece.
