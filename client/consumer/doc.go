@@ -9,19 +9,25 @@
 //   - consumer.go: Consumer registers the key and adds, tops up, revokes,
 //     closes and inspects warrants, over the chain seam (package chain).
 //   - payer.go: Payer signs payments. Per provider it keeps a Position
-//     (epoch, newest ordinal, total) and saves the new position before it
-//     signs, so a crash can never make it sign two different totals under
-//     one ordinal. It takes a warrant's epoch from the chain, never from a
-//     provider alone.
+//     (epoch, newest ordinal, total, highest total signed) and saves the
+//     new position before it signs, so a crash can never make it sign two
+//     different totals under one ordinal. It takes a warrant's epoch from
+//     the chain, never from a provider alone, and never signs on a chain
+//     figure above what it signed itself (StateMismatchError).
+//   - resync.go: Payer.Resync, the confirmed recovery from a state
+//     mismatch: it adopts the chain's figures once a person said yes.
 //   - state.go: the StateStore the payer keeps positions in: PebbleState,
 //     durable (every save synced), and MemState, for tests. Both pass one
 //     conformance suite.
 //   - transport.go: Transport, the x402 client (package x402): on a 402
 //     offering a micropay-warrant payment it checks the origin's pinned
-//     terms and the spending caps, signs with the Payer, sends the request
-//     again with PAYMENT-SIGNATURE and reads PAYMENT-RESPONSE to count what
-//     it spent. Payments to one provider are serialized so they arrive in
-//     ordinal order.
+//     provider and price and the spending caps, signs with the Payer,
+//     sends the request again with PAYMENT-SIGNATURE and reads
+//     PAYMENT-RESPONSE to count what it spent. Payments to one provider
+//     are serialized so they arrive in ordinal order.
+//   - pins.go: Pins, each origin bound to the provider it is paid for on
+//     first use, in memory or in a known-providers file (layout and its
+//     fuzzed parser: internal/pinfile), like SSH's known_hosts.
 //
 // A refused payment is rolled back (Payer.Refused): its ordinal stays used,
 // but the next payment's total builds on the total before it, so a refusal

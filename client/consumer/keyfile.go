@@ -72,31 +72,49 @@ func writeKeyFile(f *os.File, seed cryptolib.Seed) error {
 // optional trailing newline (ErrKeyFileMalformed). The permissions are
 // checked on the opened file, so they are those of the bytes read.
 func LoadKeyFile(path string) (*cryptolib.KeyPair, error) {
-	f, err := os.Open(path)
+	b, perm, err := readSmallFile(path, maxKeyFile)
+	if errors.Is(err, errNotRegular) {
+		return nil, fmt.Errorf("%w: %v", ErrKeyFileMalformed, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("load key file: %w", err)
 	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("load key file: %w", err)
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%w: %s is not a regular file (%s)", ErrKeyFileMalformed, path, st.Mode().Type())
-	}
-	if perm := st.Mode().Perm(); perm&0o077 != 0 {
+	if perm&0o077 != 0 {
 		return nil, fmt.Errorf("%w: %s has mode %04o, which lets group or others read it; run: chmod 600 %s",
 			ErrKeyFilePermissions, path, perm, path)
-	}
-	b, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
-	if err != nil {
-		return nil, fmt.Errorf("load key file %s: %w", path, err)
 	}
 	seed, err := parseSeed(b)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrKeyFileMalformed, path, err)
 	}
 	return cryptolib.KeyPairFromSeed(seed), nil
+}
+
+// errNotRegular: readSmallFile found no regular file.
+var errNotRegular = errors.New("not a regular file")
+
+// readSmallFile reads the regular file at path, at most limit+1 bytes (so
+// that a caller sees it is too long), and returns its permission bits,
+// taken from the opened file, so they are those of the bytes read. A path
+// that is not a regular file is an error wrapping errNotRegular.
+func readSmallFile(path string, limit int64) ([]byte, fs.FileMode, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, 0, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, 0, fmt.Errorf("%s is %w (%s)", path, errNotRegular, st.Mode().Type())
+	}
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, 0, fmt.Errorf("read %s: %w", path, err)
+	}
+	return b, st.Mode().Perm(), nil
 }
 
 // parseSeed parses 64 hex digits and an optional "\n" (or "\r\n"). Its

@@ -30,7 +30,36 @@ var (
 	// ErrNoWarrant: the payer has no warrant for the provider on chain (or
 	// the provider says so, see RejectedError).
 	ErrNoWarrant = errors.New("consumer: no warrant")
+	// ErrStateMismatch: the chain reports a warrant position this payer
+	// never signed (*StateMismatchError).
+	ErrStateMismatch = errors.New("consumer: payer state does not match the chain")
 )
+
+// StateMismatchError is a payment the payer refused to sign because the
+// chain reports more settled on the warrant than this payer ever signed: a
+// last ordinal above its newest, or a paid amount above its highest total.
+// Either its state was lost or another installation signs with the same
+// key, or the node misreports the chain (the default node URL is plain
+// http). Signing on top of the chain's figure would let the provider settle
+// whatever the node made up, so nothing was signed; Payer.Resync (the
+// command `micropay warrant resync`) adopts the chain's figures once a
+// person has checked them.
+type StateMismatchError struct {
+	Provider string
+	Position Position          // the payer's, in the chain's epoch
+	Chain    chain.WarrantInfo // what the chain reported
+}
+
+func (e *StateMismatchError) Error() string {
+	return fmt.Sprintf("%v: for the warrant to %s in epoch %d the chain reports ordinal %d and %d paid, "+
+		"above anything this payer signed (ordinal %d, highest total %d); nothing was signed. "+
+		"The payer's state was lost or is shared with another installation, or the node misreports the chain: "+
+		"check the warrant on a node you trust, then adopt its figures with `micropay warrant resync %s`",
+		ErrStateMismatch, e.Provider, e.Chain.Epoch, e.Chain.LastOrdinal, e.Chain.Paid, e.Position.Ordinal, e.Position.Signed, e.Provider)
+}
+
+// Unwrap makes errors.Is(err, ErrStateMismatch) true.
+func (e *StateMismatchError) Unwrap() error { return ErrStateMismatch }
 
 // PayerChain is what a Payer needs of a chain: its ID (the payments are
 // bound to it) and getWarrantInfo (to learn each warrant's epoch from the
@@ -128,53 +157,103 @@ func (p *Payer) warrantFor(provider isc.AgentID) *payerWarrant {
 	return w
 }
 
+// PayRequest is a payment for Payer.Sign to sign.
+type PayRequest struct {
+	Provider isc.AgentID
+	// Epoch must be the warrant's current one on chain (see Pay).
+	Epoch uint32
+	// Amount is what the piece costs: the new total is the position's
+	// total plus Amount, or more when the chain shows a payment settled
+	// that the payer counted as refused (see Sign).
+	Amount uint64
+	// Approve, if set, is called with the payment's charge — how much its
+	// total rises above the position's total — after every check and
+	// before anything is saved or signed. An error from it refuses the
+	// payment, changing nothing, and is returned as is. It runs with the
+	// warrant's lock held: it must not call the Payer.
+	Approve func(charge uint64) error
+}
+
 // Pay signs the next payment to provider under epoch: ordinal one above the
-// newest signed, total amount above the position's total. An epoch above
-// the payer's starts the new epoch at ordinal 0 and total 0.
+// newest signed, total amount above the position's total. It is Sign with
+// no Approve; see Sign.
+func (p *Payer) Pay(ctx context.Context, provider isc.AgentID, epoch uint32, amount uint64) (payment.Payment, error) {
+	pay, _, err := p.Sign(ctx, PayRequest{Provider: provider, Epoch: epoch, Amount: amount})
+	return pay, err
+}
+
+// Sign signs the payment req asks for and returns it with its charge: how
+// much its total rises above the position's total. An epoch above the
+// payer's starts the new epoch at ordinal 0 and total 0.
 //
-// The epoch must be the warrant's current one on chain: Pay checks it
+// The epoch must be the warrant's current one on chain: Sign checks it
 // against the chain (a cached read, refreshed when the epoch is above it),
 // so an epoch a provider announced can be passed as is. It fails with
 // ErrWrongEpoch for any other epoch and for one below the payer's own.
-// Within the chain's current epoch the position never starts below what the
-// chain has settled (ordinal lo, total st), so a payer that lost its state
-// still pays on top of what was settled. It fails with ErrExhausted rather
-// than overflow.
+//
+// Chain figures never raise the position beyond what this payer signed: a
+// last settled ordinal above the payer's newest ordinal, or a paid amount
+// above the highest total it signed in the epoch, is a *StateMismatchError
+// (ErrStateMismatch) and nothing is signed; Resync adopts the chain's
+// figures once a person has confirmed them. A paid amount between the
+// position's total and the highest signed total — a payment the provider
+// said it refused but kept and settled — raises the total it builds on,
+// and the charge counts it. It fails with ErrExhausted rather than
+// overflow.
 //
 // The new position is saved before the payment is signed; on a save error
 // nothing is signed.
-func (p *Payer) Pay(ctx context.Context, provider isc.AgentID, epoch uint32, amount uint64) (payment.Payment, error) {
-	w := p.warrantFor(provider)
+func (p *Payer) Sign(ctx context.Context, req PayRequest) (payment.Payment, uint64, error) {
+	w := p.warrantFor(req.Provider)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if err := p.load(ctx, w); err != nil {
-		return payment.Payment{}, fmt.Errorf("pay %s: %w", provider, err)
+		return payment.Payment{}, 0, fmt.Errorf("pay %s: %w", req.Provider, err)
 	}
-	if err := p.checkEpoch(ctx, w, epoch); err != nil {
-		return payment.Payment{}, fmt.Errorf("pay %s: %w", provider, err)
+	if err := p.checkEpoch(ctx, w, req.Epoch); err != nil {
+		return payment.Payment{}, 0, fmt.Errorf("pay %s: %w", req.Provider, err)
 	}
-	next := w.pos
-	if epoch > next.Epoch {
-		next = Position{Epoch: epoch}
+	next, charge, err := w.advance(req.Epoch, req.Amount)
+	if err != nil {
+		return payment.Payment{}, 0, fmt.Errorf("pay %s: %w", req.Provider, err)
 	}
-	// epoch is the chain's (checkEpoch): what it settled in epoch was
-	// signed by this key, so the position is at least that.
-	next.Ordinal = max(next.Ordinal, w.info.LastOrdinal)
-	next.Total = max(next.Total, w.info.Paid)
+	if req.Approve != nil {
+		if err := req.Approve(charge); err != nil {
+			return payment.Payment{}, 0, err
+		}
+	}
+	if err := p.states.Save(ctx, w.warrant, next); err != nil {
+		w.loaded = false // the store may or may not hold next: reload before the next payment
+		return payment.Payment{}, 0, fmt.Errorf("pay %s: save position before signing: %w", req.Provider, err)
+	}
+	w.pos = next
+	return payment.Sign(p.key, w.warrant, next.Epoch, next.Ordinal, next.Total), charge, nil
+}
+
+// advance returns the position after a payment of amount under epoch, the
+// chain's current one (checkEpoch), and its charge. w.mu must be held.
+func (w *payerWarrant) advance(epoch uint32, amount uint64) (Position, uint64, error) {
+	base := w.pos
+	if epoch > base.Epoch {
+		base = Position{Epoch: epoch}
+	}
+	if w.info.LastOrdinal > base.Ordinal || w.info.Paid > base.Signed {
+		return Position{}, 0, &StateMismatchError{Provider: w.provider.String(), Position: base, Chain: w.info}
+	}
+	// Paid is at most a total this payer signed: a payment it was told
+	// was refused but that was settled after all.
+	next := base
+	next.Total = max(base.Total, w.info.Paid)
 	if next.Ordinal == math.MaxUint64 {
-		return payment.Payment{}, fmt.Errorf("pay %s: %w: ordinal %d is the last one of epoch %d", provider, ErrExhausted, next.Ordinal, epoch)
+		return Position{}, 0, fmt.Errorf("%w: ordinal %d is the last one of epoch %d", ErrExhausted, next.Ordinal, epoch)
 	}
 	if next.Total > math.MaxUint64-amount {
-		return payment.Payment{}, fmt.Errorf("pay %s: %w: total %d + %d overflows", provider, ErrExhausted, next.Total, amount)
+		return Position{}, 0, fmt.Errorf("%w: total %d + %d overflows", ErrExhausted, next.Total, amount)
 	}
 	next.Ordinal++
 	next.Total += amount
-	if err := p.states.Save(ctx, w.warrant, next); err != nil {
-		w.loaded = false // the store may or may not hold next: reload before the next payment
-		return payment.Payment{}, fmt.Errorf("pay %s: save position before signing: %w", provider, err)
-	}
-	w.pos = next
-	return payment.Sign(p.key, w.warrant, next.Epoch, next.Ordinal, next.Total), nil
+	next.Signed = max(next.Signed, next.Total)
+	return next, next.Total - base.Total, nil
 }
 
 // checkEpoch accepts epoch only if it is the warrant's current epoch on
@@ -197,7 +276,8 @@ func (p *Payer) checkEpoch(ctx context.Context, w *payerWarrant, epoch uint32) e
 }
 
 // Refused records that the provider refused pay, the newest payment signed
-// for it, and did not keep it; amount is what pay added to the total. The
+// for it, and did not keep it; amount is what pay added to the total (its
+// charge, Sign). The
 // next payment then builds on the total before pay again, so the refused
 // amount is not paid twice. The ordinal stays used. It fails with
 // ErrNotNewest, changing nothing, if a later payment was signed since.

@@ -34,7 +34,7 @@ func TestPayerSignsIncreasingCumulativePayments(t *testing.T) {
 		require.EqualValues(t, i+1, p.Ordinal)
 		require.Equal(t, last.Total+amount, p.Total)
 		require.True(t, sig.Valid(p), "signed by the payer's key over the warrant's bytes")
-		require.Equal(t, consumer.Position{Epoch: 1, Ordinal: p.Ordinal, Total: p.Total}, e.position(t))
+		require.Equal(t, consumer.Position{Epoch: 1, Ordinal: p.Ordinal, Total: p.Total, Signed: p.Total}, e.position(t))
 		last = p
 	}
 
@@ -71,7 +71,7 @@ func TestPayerEpochs(t *testing.T) {
 		_, err = payer.Pay(ctx, e.provider, bogus, 500)
 		require.ErrorIs(t, err, consumer.ErrWrongEpoch, "epoch %d", bogus)
 	}
-	require.Equal(t, consumer.Position{Epoch: 1, Ordinal: 1, Total: 500}, e.position(t))
+	require.Equal(t, consumer.Position{Epoch: 1, Ordinal: 1, Total: 500, Signed: 500}, e.position(t))
 
 	// The provider closes the warrant, the payer opens a new one: epoch 2
 	// starts at ordinal 0, total 0.
@@ -90,7 +90,7 @@ func TestPayerEpochs(t *testing.T) {
 
 	_, err = payer.Pay(ctx, e.provider, 1, 70)
 	require.ErrorIs(t, err, consumer.ErrWrongEpoch, "an old epoch is refused")
-	require.Equal(t, consumer.Position{Epoch: 2, Ordinal: 1, Total: 70}, e.position(t))
+	require.Equal(t, consumer.Position{Epoch: 2, Ordinal: 1, Total: 70, Signed: 70}, e.position(t))
 }
 
 func TestPayerPaysNewEpochWithoutRefreshingFirst(t *testing.T) {
@@ -113,8 +113,8 @@ func TestPayerRefusesOverflowWithoutChange(t *testing.T) {
 	ctx := context.Background()
 	w := e.consumer.Payer.Warrant(e.provider)
 	for _, pos := range []consumer.Position{
-		{Epoch: 1, Ordinal: math.MaxUint64, Total: 5},
-		{Epoch: 1, Ordinal: 5, Total: math.MaxUint64 - 9},
+		{Epoch: 1, Ordinal: math.MaxUint64, Total: 5, Signed: 5},
+		{Epoch: 1, Ordinal: 5, Total: math.MaxUint64 - 9, Signed: math.MaxUint64 - 9},
 	} {
 		require.NoError(t, e.states.Save(ctx, w, pos))
 		payer := consumer.NewPayer(e.chain, e.payerKey, e.states) // reloads the position
@@ -130,7 +130,7 @@ func TestPayerRefusesOverflowWithoutChange(t *testing.T) {
 	require.Equal(t, uint64(math.MaxUint64), p.Total, "the last total is reachable")
 }
 
-func TestPayerResumesAboveWhatTheChainSettled(t *testing.T) {
+func TestPayerWithLostStateRefusesUntilResynced(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	e.addWarrant(t, 1_000_000)
@@ -141,12 +141,46 @@ func TestPayerResumesAboveWhatTheChainSettled(t *testing.T) {
 
 	fresh := consumer.NewPayer(e.chain, e.payerKey, consumer.NewMemState())
 	p, err := fresh.Pay(ctx, e.provider, 1, 300)
+	var mismatch *consumer.StateMismatchError
+	require.ErrorAs(t, err, &mismatch)
+	require.ErrorIs(t, err, consumer.ErrStateMismatch)
+	require.Zero(t, p, "nothing signed on the chain's word alone")
+	require.Equal(t, consumer.Position{Epoch: 1}, mismatch.Position)
+	require.EqualValues(t, 5_000, mismatch.Chain.Paid)
+	require.ErrorContains(t, err, "the chain reports ordinal 10 and 5000 paid, above anything this payer signed (ordinal 0, highest total 0)")
+	require.ErrorContains(t, err, "micropay warrant resync "+e.provider.String())
+
+	// Resync shows its plan and adopts it only once confirmed.
+	errNo := errors.New("not confirmed")
+	var shown consumer.ResyncPlan
+	_, err = fresh.Resync(ctx, e.provider, func(plan consumer.ResyncPlan) error { shown = plan; return errNo })
+	require.ErrorIs(t, err, errNo)
+	want := consumer.ResyncPlan{Provider: e.provider.String(), Was: consumer.Position{}, Chain: e.info(t),
+		Adopt: consumer.Position{Epoch: 1, Ordinal: 10, Total: 5_000, Signed: 5_000}}
+	require.Equal(t, want, shown)
+	require.Contains(t, shown.String(), "Adopting: epoch 1, ordinal 10, total 5000. The next payment takes ordinal 11")
+	pos, err := fresh.State(ctx, e.provider)
+	require.NoError(t, err)
+	require.Zero(t, pos, "refused: nothing adopted")
+
+	plan, err := fresh.Resync(ctx, e.provider, func(consumer.ResyncPlan) error { return nil })
+	require.NoError(t, err)
+	require.Equal(t, want, plan)
+	p, err = fresh.Pay(ctx, e.provider, 1, 300)
 	require.NoError(t, err)
 	require.EqualValues(t, 11, p.Ordinal, "above the settled ordinal")
 	require.EqualValues(t, 5_300, p.Total, "on top of what was settled")
 	_, err = chain.Settle(ctx, e.chain, e.providerKey, e.consumer.Agent(), p)
 	require.NoError(t, err, "the chain accepts it")
 	require.EqualValues(t, 5_300, e.info(t).Paid)
+
+	plan, err = fresh.Resync(ctx, e.provider, func(consumer.ResyncPlan) error {
+		t.Error("nothing to adopt, nothing to confirm")
+		return nil
+	})
+	require.NoError(t, err)
+	require.False(t, plan.Changes())
+	require.Contains(t, plan.String(), "nothing to adopt")
 }
 
 func TestPayerRefused(t *testing.T) {
@@ -161,10 +195,10 @@ func TestPayerRefused(t *testing.T) {
 
 	require.ErrorIs(t, payer.Refused(ctx, e.provider, p1, 100), consumer.ErrNotNewest)
 	require.Error(t, payer.Refused(ctx, e.provider, p2, 141), "more than the total")
-	require.Equal(t, consumer.Position{Epoch: 1, Ordinal: 2, Total: 140}, e.position(t), "refusals that fail change nothing")
+	require.Equal(t, consumer.Position{Epoch: 1, Ordinal: 2, Total: 140, Signed: 140}, e.position(t), "refusals that fail change nothing")
 
 	require.NoError(t, payer.Refused(ctx, e.provider, p2, 40))
-	require.Equal(t, consumer.Position{Epoch: 1, Ordinal: 2, Total: 100}, e.position(t), "ordinal stays used, total rolls back")
+	require.Equal(t, consumer.Position{Epoch: 1, Ordinal: 2, Total: 100, Signed: 140}, e.position(t), "ordinal stays used, total rolls back, the highest signed total stays")
 	p3, err := payer.Pay(ctx, e.provider, 1, 40)
 	require.NoError(t, err)
 	require.EqualValues(t, 3, p3.Ordinal)
@@ -203,7 +237,7 @@ func TestPayerSignsNothingItCouldNotSave(t *testing.T) {
 	require.Zero(t, p, "no signature without a saved position")
 	pos, err := payer.State(ctx, e.provider)
 	require.NoError(t, err)
-	require.Equal(t, consumer.Position{Epoch: 1, Ordinal: 1, Total: 5}, pos)
+	require.Equal(t, consumer.Position{Epoch: 1, Ordinal: 1, Total: 5, Signed: 5}, pos)
 }
 
 func TestPayerConcurrentPaymentsNeverShareAnOrdinal(t *testing.T) {

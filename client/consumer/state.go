@@ -26,9 +26,17 @@ type Position struct {
 	// the newest signed total, unless the provider refused that payment
 	// (Payer.Refused).
 	Total uint64
+	// Signed is the highest total signed in Epoch, at or above Total
+	// (above it after a refusal). The chain can show no more paid than
+	// this unless the payer's state is not the whole story
+	// (StateMismatchError).
+	Signed uint64
 }
 
 func (p Position) String() string {
+	if p.Signed != p.Total {
+		return fmt.Sprintf("epoch %d, ordinal %d, total %d (highest signed %d)", p.Epoch, p.Ordinal, p.Total, p.Signed)
+	}
 	return fmt.Sprintf("epoch %d, ordinal %d, total %d", p.Epoch, p.Ordinal, p.Total)
 }
 
@@ -85,16 +93,16 @@ func positionKey(w payment.Warrant) []byte {
 }
 
 // encodePosition returns the record of p (layout: package record).
-func encodePosition(p Position) []byte { return record.Encode(p.Epoch, p.Ordinal, p.Total) }
+func encodePosition(p Position) []byte { return record.Encode(record.Position(p)) }
 
 // decodePosition parses a record written by encodePosition; anything else
 // is an error wrapping ErrStateCorrupt.
 func decodePosition(b []byte) (Position, error) {
-	epoch, ordinal, total, err := record.Decode(b)
+	p, err := record.Decode(b)
 	if err != nil {
 		return Position{}, fmt.Errorf("%w: %v", ErrStateCorrupt, err)
 	}
-	return Position{Epoch: epoch, Ordinal: ordinal, Total: total}, nil
+	return Position(p), nil
 }
 
 var (

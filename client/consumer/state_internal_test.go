@@ -14,7 +14,7 @@ import (
 )
 
 func TestPositionRecord(t *testing.T) {
-	p := Position{Epoch: 3, Ordinal: 4, Total: 5}
+	p := Position{Epoch: 3, Ordinal: 4, Total: 5, Signed: 7}
 	got, err := decodePosition(encodePosition(p))
 	require.NoError(t, err)
 	require.Equal(t, p, got)
@@ -84,7 +84,7 @@ func TestPebbleStatePowerLoss(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range saves {
-				if err := s.Save(ctx, warrant(g), Position{Epoch: 1, Ordinal: uint64(i + 1), Total: uint64(g)}); err != nil {
+				if err := s.Save(ctx, warrant(g), Position{Epoch: 1, Ordinal: uint64(i + 1), Total: uint64(g), Signed: uint64(g)}); err != nil {
 					t.Error(err)
 				}
 			}
@@ -105,6 +105,6 @@ func TestPebbleStatePowerLoss(t *testing.T) {
 		p, ok, err := s.Load(ctx, warrant(g))
 		require.NoError(t, err)
 		require.True(t, ok, "writer %d", g)
-		require.Equal(t, Position{Epoch: 1, Ordinal: saves, Total: uint64(g)}, p, "writer %d", g)
+		require.Equal(t, Position{Epoch: 1, Ordinal: saves, Total: uint64(g), Signed: uint64(g)}, p, "writer %d", g)
 	}
 }

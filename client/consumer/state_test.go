@@ -69,13 +69,13 @@ func runStateSuite(t *testing.T, h stateHarness) {
 	t.Run("SaveLoadOverwrite", func(t *testing.T) {
 		s := h.open(t)
 		w := warrantN(1)
-		require.NoError(t, s.Save(ctx, w, consumer.Position{Epoch: 1, Ordinal: 2, Total: 300}))
-		require.NoError(t, s.Save(ctx, w, consumer.Position{Epoch: 1, Ordinal: 3, Total: 400}))
+		require.NoError(t, s.Save(ctx, w, consumer.Position{Epoch: 1, Ordinal: 2, Total: 300, Signed: 300}))
+		require.NoError(t, s.Save(ctx, w, consumer.Position{Epoch: 1, Ordinal: 3, Total: 400, Signed: 450}))
 		p, ok, err := s.Load(ctx, w)
 		require.NoError(t, err)
 		require.True(t, ok)
-		require.Equal(t, consumer.Position{Epoch: 1, Ordinal: 3, Total: 400}, p)
-		max := consumer.Position{Epoch: ^uint32(0), Ordinal: ^uint64(0), Total: ^uint64(0)}
+		require.Equal(t, consumer.Position{Epoch: 1, Ordinal: 3, Total: 400, Signed: 450}, p)
+		max := consumer.Position{Epoch: ^uint32(0), Ordinal: ^uint64(0), Total: ^uint64(0), Signed: ^uint64(0)}
 		require.NoError(t, s.Save(ctx, w, max))
 		p, _, err = s.Load(ctx, w)
 		require.NoError(t, err)
@@ -88,7 +88,7 @@ func runStateSuite(t *testing.T, h stateHarness) {
 		otherChain.ChainID[0] = 2
 		otherContract.Contract++
 		otherPayer.Payer = []byte("payer2")
-		require.NoError(t, s.Save(ctx, base, consumer.Position{Epoch: 1, Ordinal: 1, Total: 1}))
+		require.NoError(t, s.Save(ctx, base, consumer.Position{Epoch: 1, Ordinal: 1, Total: 1, Signed: 1}))
 		for _, w := range []payment.Warrant{otherChain, otherContract, otherPayer, warrantN(2)} {
 			_, ok, err := s.Load(ctx, w)
 			require.NoError(t, err)
@@ -103,7 +103,7 @@ func runStateSuite(t *testing.T, h stateHarness) {
 			go func(i int) {
 				defer wg.Done()
 				for n := uint64(1); n <= 5; n++ {
-					require.NoError(t, s.Save(ctx, warrantN(i), consumer.Position{Epoch: 1, Ordinal: n, Total: n * uint64(i)}))
+					require.NoError(t, s.Save(ctx, warrantN(i), consumer.Position{Epoch: 1, Ordinal: n, Total: n * uint64(i), Signed: n * uint64(i)}))
 				}
 			}(i)
 		}
@@ -111,7 +111,7 @@ func runStateSuite(t *testing.T, h stateHarness) {
 		for i := 0; i < 16; i++ {
 			p, _, err := s.Load(ctx, warrantN(i))
 			require.NoError(t, err)
-			require.Equal(t, consumer.Position{Epoch: 1, Ordinal: 5, Total: 5 * uint64(i)}, p)
+			require.Equal(t, consumer.Position{Epoch: 1, Ordinal: 5, Total: 5 * uint64(i), Signed: 5 * uint64(i)}, p)
 		}
 	})
 	t.Run("CancelledContext", func(t *testing.T) {
@@ -136,12 +136,12 @@ func runStateSuite(t *testing.T, h stateHarness) {
 			t.Skip("not durable")
 		}
 		s := h.open(t)
-		require.NoError(t, s.Save(ctx, warrantN(1), consumer.Position{Epoch: 3, Ordinal: 9, Total: 900}))
+		require.NoError(t, s.Save(ctx, warrantN(1), consumer.Position{Epoch: 3, Ordinal: 9, Total: 900, Signed: 900}))
 		s = h.reopen(t, s)
 		p, ok, err := s.Load(ctx, warrantN(1))
 		require.NoError(t, err)
 		require.True(t, ok, "still there")
-		require.Equal(t, consumer.Position{Epoch: 3, Ordinal: 9, Total: 900}, p)
+		require.Equal(t, consumer.Position{Epoch: 3, Ordinal: 9, Total: 900, Signed: 900}, p)
 	})
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 
@@ -21,7 +22,7 @@ import (
 var (
 	// ErrCapExceeded: paying would pass a spending cap (*CapError).
 	ErrCapExceeded = errors.New("consumer: spending cap exceeded")
-	// ErrTermsChanged: a provider's offer differs from its first one
+	// ErrTermsChanged: an origin's price differs from its first offer's
 	// (*TermsChangedError).
 	ErrTermsChanged = errors.New("consumer: provider's terms changed")
 	// ErrRejected: the provider refused the payment (*RejectedError).
@@ -47,30 +48,42 @@ const (
 // CapError is a payment the Transport refused to make because of a
 // spending cap. Nothing was signed.
 type CapError struct {
-	Cap      string // "price" (MaxPrice, per piece) or "total" (MaxTotal)
-	URL      string
-	Price    uint64 // what the piece costs
+	Cap   string // "price" (MaxPrice, per piece) or "total" (MaxTotal)
+	URL   string
+	Price uint64 // what the piece costs
+	// Charge is what the payment would add to the payer's total, when
+	// that is more than Price: the chain shows settled a payment the
+	// provider had refused (Payer.Sign). 0 when the cap stopped it before
+	// the charge was known.
+	Charge   uint64
 	Spent    uint64 // paid so far through the Transport
-	InFlight uint64 // reserved by payments still awaiting the provider's answer
+	InFlight uint64 // reserved by other payments still awaiting the provider's answer
 	Limit    uint64 // the cap
 }
 
 func (e *CapError) Error() string {
-	if e.Cap == "price" {
-		return fmt.Sprintf("%v: %s costs %d, above the per-piece cap of %d", ErrCapExceeded, e.URL, e.Price, e.Limit)
+	cost := fmt.Sprintf("costs %d", e.Price)
+	if e.Charge > e.Price {
+		cost = fmt.Sprintf("costs %d, and its payment would add %d to your total (the chain shows %d settled that the provider had refused)",
+			e.Price, e.Charge, e.Charge-e.Price)
 	}
-	return fmt.Sprintf("%v: %s costs %d; spent %d and %d in flight, the total cap is %d (%d short)",
-		ErrCapExceeded, e.URL, e.Price, e.Spent, e.InFlight, e.Limit, e.Spent+e.InFlight+e.Price-e.Limit)
+	if e.Cap == "price" {
+		return fmt.Sprintf("%v: %s %s, above the per-piece cap of %d", ErrCapExceeded, e.URL, cost, e.Limit)
+	}
+	return fmt.Sprintf("%v: %s %s; spent %d and %d in flight, the total cap is %d (%d short)",
+		ErrCapExceeded, e.URL, cost, e.Spent, e.InFlight, e.Limit, e.Spent+e.InFlight+max(e.Price, e.Charge)-e.Limit)
 }
 
 // Unwrap makes errors.Is(err, ErrCapExceeded) true.
 func (e *CapError) Unwrap() error { return ErrCapExceeded }
 
-// TermsChangedError is an offer that differs from the first one seen from
-// the same origin. Nothing was signed.
+// TermsChangedError is an offer whose price differs from the first one
+// seen from the same origin in the Transport's life. Nothing was signed.
+// (Network and contract must be the payer's, ErrNoOffer; the provider is
+// pinned, *PinError.)
 type TermsChangedError struct {
 	Origin string // scheme://host[:port]
-	Field  string // "network", "contract", "payTo" or "price"
+	Field  string // "price"
 	Was    string // the pinned value
 	Now    string // the offered one
 }
@@ -120,27 +133,42 @@ type TransportOptions struct {
 	// MaxTotal caps the sum of what the Transport pays, over its life.
 	MaxTotal uint64
 	// AllowPriceChange lets an origin change its price after its first
-	// offer (still within MaxPrice). Network, contract and payTo may never
-	// change.
+	// offer (still within MaxPrice).
 	AllowPriceChange bool
+	// Pins bind origins to providers; default NewPins(), for the
+	// Transport's life. Give it OpenPins to keep them across runs.
+	Pins *Pins
+	// RepinOrigin is the one origin (as Origin returns it) whose pin may
+	// change: pinned to the provider its 402 names even if it was pinned
+	// to another, or that provider to other origins. Empty: none.
+	RepinOrigin string
 }
 
 // Transport is an http.RoundTripper that pays 402 answers with micropay
-// payments. Every request carries the payer's agent ID (MICROPAY-PAYER).
-// On a 402 whose PAYMENT-REQUIRED offers a micropay-warrant payment on the
+// payments. A request to an origin pinned to a provider (Pins) carries the
+// payer's agent ID (MICROPAY-PAYER); other origins do not learn it. On a
+// 402 whose PAYMENT-REQUIRED offers a micropay-warrant payment on the
 // payer's chain and contract instance, it checks, before signing anything:
 //
-//   - the origin's terms: the first usable offer from an origin (scheme,
-//     host and port) pins its network, contract, payTo and price; a later
-//     offer that differs is a *TermsChangedError (a price change is
-//     allowed with TransportOptions.AllowPriceChange);
+//   - the origin's pin: an origin (scheme, host and port) is pinned to the
+//     provider of the first payment it receives; a 402 naming another
+//     provider, or a provider pinned to other origins (a site relaying
+//     another's 402), is a *PinError unless TransportOptions.RepinOrigin
+//     is that origin;
+//   - the origin's price: the first usable offer from an origin pins it;
+//     a later different one is a *TermsChangedError (allowed with
+//     TransportOptions.AllowPriceChange);
 //   - the per-piece cap (MaxPrice) and the total cap (MaxTotal, counting
-//     what was spent and what is in flight), else a *CapError;
+//     what was spent and what is in flight), else a *CapError. The caps
+//     count the payment's charge (Payer.Sign), which is more than the
+//     price when the chain shows settled a payment the provider refused;
 //   - the warrant's epoch, from the chain (Payer.Epoch): ErrNoWarrant if
 //     there is none. The provider's announced epoch only triggers a fresh
 //     read of the chain.
 //
-// Then it signs with the Payer and sends the request once more with
+// The origin is pinned durably just before the payment is signed, never
+// for a payment that is not made. Then it signs with the Payer and sends
+// the request once more with
 // PAYMENT-SIGNATURE. It returns the provider's answer if it accepted the
 // payment, a *RejectedError if it refused it (after rolling the payer's
 // position back). If the provider refused for a wrong epoch and the chain
@@ -153,7 +181,7 @@ type TransportOptions struct {
 // Requests to different providers, and the unpaid first attempts, run in
 // parallel.
 //
-// Spent counts the price of every payment the provider accepted, and of
+// Spent counts the charge of every payment the provider accepted, and of
 // every payment whose outcome is unknown (the connection failed after
 // sending it, or the answer carries no PAYMENT-RESPONSE): the next
 // accepted payment's cumulative total includes it either way. A refused
@@ -165,16 +193,12 @@ type Transport struct {
 	network  string // x402 network of the payer's chain
 	contract string // hname of the micropay contract, hex
 
+	pins *Pins
+
 	mu       sync.Mutex
 	spent    uint64
-	reserved uint64         // prices of payments in flight
-	pins     map[string]pin // by origin
-}
-
-// pin is an origin's first usable offer.
-type pin struct {
-	network, contract, payTo string
-	price                    uint64
+	reserved uint64            // charges (at least prices) of payments in flight
+	prices   map[string]uint64 // each origin's first price
 }
 
 // NewTransport returns a Transport that pays with p.
@@ -188,13 +212,18 @@ func NewTransport(p *Payer, opts TransportOptions) (*Transport, error) {
 	if opts.Base == nil {
 		opts.Base = http.DefaultTransport
 	}
+	pins := opts.Pins
+	if pins == nil {
+		pins = NewPins()
+	}
 	return &Transport{
 		payer:    p,
 		opts:     opts,
 		payerID:  p.Agent().String(),
 		network:  x402.Network(p.ChainID().String()),
 		contract: contract.Contract.Hname().String(),
-		pins:     map[string]pin{},
+		pins:     pins,
+		prices:   map[string]uint64{},
 	}, nil
 }
 
@@ -214,7 +243,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			ErrBodyNotReplayable, req.Method, req.URL.Redacted())
 	}
 	first := req.Clone(req.Context())
-	first.Header.Set(x402.HeaderPayer, t.payerID)
+	if t.pins.Bound(Origin(req.URL)) {
+		first.Header.Set(x402.HeaderPayer, t.payerID)
+	}
 	resp, err := t.opts.Base.RoundTrip(first)
 	if err != nil || resp.StatusCode != http.StatusPaymentRequired {
 		return resp, err
@@ -243,12 +274,17 @@ func (t *Transport) pay(req *http.Request, pr *x402.PaymentRequired) (*http.Resp
 	if err != nil {
 		return nil, fmt.Errorf("%w: 402 from %s: payTo %q: %v", ErrNoOffer, url, offer.PayTo, err)
 	}
-	price := uint64(offer.Amount)
-	if err := t.admit(origin(req), offer, url); err != nil {
+	o := Origin(req.URL)
+	repin := o == t.opts.RepinOrigin
+	if err := t.pins.Check(o, provider.String(), repin); err != nil {
 		return nil, err
 	}
-	spent := false
-	defer func() { t.finish(price, spent) }()
+	price := uint64(offer.Amount)
+	if err := t.admit(o, price, url); err != nil {
+		return nil, err
+	}
+	held := &reservation{amount: price}
+	defer t.finish(held)
 
 	release, err := t.payer.acquire(ctx, provider)
 	if err != nil {
@@ -262,24 +298,30 @@ func (t *Transport) pay(req *http.Request, pr *x402.PaymentRequired) (*http.Resp
 	if err != nil {
 		return nil, fmt.Errorf("pay %s: %w", url, err)
 	}
+	approve := func(charge uint64) error {
+		if err := t.reserve(held, price, charge, url); err != nil {
+			return err
+		}
+		return t.pins.Bind(o, provider.String(), repin)
+	}
 	for retried := false; ; retried = true {
-		p, err := t.payer.Pay(ctx, provider, epoch, price)
+		p, charge, err := t.payer.Sign(ctx, PayRequest{Provider: provider, Epoch: epoch, Amount: price, Approve: approve})
 		if err != nil {
 			return nil, fmt.Errorf("pay %s: %w", url, err)
 		}
 		resp, rej, err := t.send(req, pr, offer, p)
 		if errors.Is(err, errNotSent) {
 			// p never left the process: take it back like a refused one.
-			return nil, errors.Join(err, t.payer.Refused(ctx, provider, p, price))
+			return nil, errors.Join(err, t.payer.Refused(ctx, provider, p, charge))
 		}
 		if rej == nil {
 			// Accepted, or an unknown outcome: the next payment's total
 			// includes this one either way.
-			spent = true
+			held.spent = charge
 			return resp, err
 		}
-		if err := t.payer.Refused(ctx, provider, p, price); err != nil {
-			spent = true // still in the position's total: the next payment pays it
+		if err := t.payer.Refused(ctx, provider, p, charge); err != nil {
+			held.spent = charge // still in the position's total: the next payment pays it
 			return nil, errors.Join(rej, fmt.Errorf("roll back refused payment: %w", err))
 		}
 		if rej.Reason == payment.ReasonWrongEpoch.String() && !retried {
@@ -326,18 +368,14 @@ func (t *Transport) choose(pr *x402.PaymentRequired, url string) (x402.Requireme
 	return *candidate, nil
 }
 
-// admit checks offer against the origin's pinned terms and the caps, and
-// reserves its price. Every admitted payment must be finished.
-func (t *Transport) admit(origin string, offer x402.Requirements, url string) error {
-	price := uint64(offer.Amount)
-	got := pin{network: offer.Network, contract: offer.Extra.Contract, payTo: offer.PayTo, price: price}
+// admit checks price against the origin's first price and the caps, and
+// reserves it. Every admitted payment must be finished.
+func (t *Transport) admit(origin string, price uint64, url string) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	was, pinned := t.pins[origin]
-	if pinned {
-		if err := t.compare(origin, was, got); err != nil {
-			return err
-		}
+	was, seen := t.prices[origin]
+	if seen && was != price && !t.opts.AllowPriceChange {
+		return &TermsChangedError{Origin: origin, Field: "price", Was: fmt.Sprint(was), Now: fmt.Sprint(price)}
 	}
 	if price > t.opts.MaxPrice {
 		return &CapError{Cap: "price", URL: url, Price: price, Spent: t.spent, InFlight: t.reserved, Limit: t.opts.MaxPrice}
@@ -346,41 +384,47 @@ func (t *Transport) admit(origin string, offer x402.Requirements, url string) er
 	if price > t.opts.MaxTotal-t.spent-t.reserved {
 		return &CapError{Cap: "total", URL: url, Price: price, Spent: t.spent, InFlight: t.reserved, Limit: t.opts.MaxTotal}
 	}
-	if !pinned {
-		t.pins[origin] = got
+	if !seen {
+		t.prices[origin] = price
 	}
 	t.reserved += price
 	return nil
 }
 
-// compare returns a *TermsChangedError for the first field of got that
-// differs from the pinned one. t.mu must be held.
-func (t *Transport) compare(origin string, was, got pin) error {
-	changed := func(field, was, now string) error {
-		return &TermsChangedError{Origin: origin, Field: field, Was: was, Now: now}
+// reservation is what an admitted payment holds of the total cap, and what
+// it spent once the provider accepted it (or its outcome is unknown).
+type reservation struct {
+	amount uint64 // in t.reserved
+	spent  uint64
+}
+
+// reserve raises r to the payment's charge, if that is above what r holds,
+// within the caps: the charge is what the payment costs the payer.
+func (t *Transport) reserve(r *reservation, price, charge uint64, url string) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if charge <= r.amount {
+		return nil
 	}
-	switch {
-	case got.network != was.network:
-		return changed("network", was.network, got.network)
-	case got.contract != was.contract:
-		return changed("contract", was.contract, got.contract)
-	case got.payTo != was.payTo:
-		return changed("payTo", was.payTo, got.payTo)
-	case got.price != was.price && !t.opts.AllowPriceChange:
-		return changed("price", fmt.Sprint(was.price), fmt.Sprint(got.price))
+	others := t.reserved - r.amount
+	if charge > t.opts.MaxPrice {
+		return &CapError{Cap: "price", URL: url, Price: price, Charge: charge, Spent: t.spent, InFlight: others, Limit: t.opts.MaxPrice}
 	}
+	if charge-r.amount > t.opts.MaxTotal-t.spent-t.reserved {
+		return &CapError{Cap: "total", URL: url, Price: price, Charge: charge, Spent: t.spent, InFlight: others, Limit: t.opts.MaxTotal}
+	}
+	t.reserved += charge - r.amount
+	r.amount = charge
 	return nil
 }
 
-// finish ends an admitted payment: its reservation is released and, if
-// spent, its price counted.
-func (t *Transport) finish(price uint64, spent bool) {
+// finish ends an admitted payment: its reservation is released and what it
+// spent counted.
+func (t *Transport) finish(r *reservation) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.reserved -= price
-	if spent {
-		t.spent += price
-	}
+	t.reserved -= r.amount
+	t.spent += r.spent
 }
 
 // errNotSent wraps the errors after which a signed payment was not sent.
@@ -448,9 +492,10 @@ func (t *Transport) send(req *http.Request, pr *x402.PaymentRequired, offer x402
 	return nil, rej, nil
 }
 
-// origin returns scheme://host[:port] of req, the unit terms are pinned by.
-func origin(req *http.Request) string {
-	return strings.ToLower(req.URL.Scheme + "://" + req.URL.Host)
+// Origin returns scheme://host[:port] of u in lower case: the unit the
+// Transport pins providers and prices by.
+func Origin(u *url.URL) string {
+	return strings.ToLower(u.Scheme + "://" + u.Host)
 }
 
 // discard drains a little of resp's body, so the connection can be reused,

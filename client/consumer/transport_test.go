@@ -79,9 +79,10 @@ func TestTransportPaysA402(t *testing.T) {
 	require.Equal(t, 2, signatures)
 	require.Equal(t, 4, requests, "each piece: one 402, one paid retry")
 	require.Len(t, accepted, 2)
-	require.Equal(t, consumer.Position{Epoch: 1, Ordinal: 2, Total: 2_000}, s.position(t))
-	for _, h := range s.prov.payerSeen {
-		require.Equal(t, s.consumer.Agent().String(), h, "every request names its payer")
+	require.Equal(t, consumer.Position{Epoch: 1, Ordinal: 2, Total: 2_000, Signed: 2_000}, s.position(t))
+	require.Empty(t, s.prov.payerSeen[0], "an origin learns the payer only once it is pinned")
+	for _, h := range s.prov.payerSeen[1:] {
+		require.Equal(t, s.consumer.Agent().String(), h, "every request to the pinned origin names its payer")
 	}
 
 	// The provider settles the newest payment: the chain pays what the
@@ -107,7 +108,7 @@ func TestTransportPassesOtherAnswersThrough(t *testing.T) {
 
 	body, err := get(t, client, srv.URL+"/free")
 	require.NoError(t, err)
-	require.Equal(t, "free:"+s.consumer.Agent().String(), body)
+	require.Equal(t, "free:", body, "an origin not pinned to a provider is not told who the payer is")
 
 	resp, err := client.Get(srv.URL + "/plain402")
 	require.NoError(t, err)
@@ -183,10 +184,11 @@ func TestTransportRefusesChangedTerms(t *testing.T) {
 	thief := chain.AgentOf(cryptolib.NewKeyPair()).String()
 	s.prov.set(func(p *testProvider) { p.price = 1_000; p.payTo = thief })
 	_, err = get(t, client, s.srv.URL+"/x")
-	require.ErrorAs(t, err, &changed)
-	require.Equal(t, "payTo", changed.Field)
-	require.Equal(t, thief, changed.Now)
-	require.Equal(t, s.provider.String(), changed.Was)
+	var pinErr *consumer.PinError
+	require.ErrorAs(t, err, &pinErr)
+	require.ErrorIs(t, err, consumer.ErrPinMismatch)
+	require.Equal(t, consumer.PinError{Origin: s.srv.URL, Provider: thief, PinnedProvider: s.provider.String()}, *pinErr)
+	require.ErrorContains(t, err, "is pinned to provider "+s.provider.String()+" but now asks payment for "+thief)
 
 	_, signatures, _ := s.prov.stats()
 	require.Equal(t, 1, signatures, "nothing was paid after the change")
@@ -226,7 +228,7 @@ func TestTransportSurfacesRejectionAndRollsBack(t *testing.T) {
 	require.Contains(t, rej.Message, "owes 1200000 but the warrant's balance is only 1000000")
 	require.EqualValues(t, 3, rej.Payment.Ordinal)
 	require.EqualValues(t, 800_000, tr.Spent(), "a refused payment is not spent")
-	require.Equal(t, consumer.Position{Epoch: 1, Ordinal: 3, Total: 800_000}, s.position(t), "rolled back")
+	require.Equal(t, consumer.Position{Epoch: 1, Ordinal: 3, Total: 800_000, Signed: 1_200_000}, s.position(t), "rolled back")
 
 	_, err = s.consumer.TopUp(context.Background(), s.provider, 1_000_000)
 	require.NoError(t, err)
@@ -275,7 +277,7 @@ func TestTransportFollowsTheChainsEpoch(t *testing.T) {
 		require.NoError(t, err)
 		_, signatures, _ := s.prov.stats()
 		require.Equal(t, 2, signatures, "paid at once under epoch 2")
-		require.Equal(t, consumer.Position{Epoch: 2, Ordinal: 1, Total: 1_000}, s.position(t))
+		require.Equal(t, consumer.Position{Epoch: 2, Ordinal: 1, Total: 1_000, Signed: 1_000}, s.position(t))
 	})
 
 	_, err = chain.Close(ctx, s.chain, s.providerKey, s.consumer.Agent(), s.provider)
@@ -288,7 +290,7 @@ func TestTransportFollowsTheChainsEpoch(t *testing.T) {
 		accepted, signatures, _ := s.prov.stats()
 		require.Equal(t, 4, signatures, "one refused under epoch 2, one accepted under epoch 3")
 		require.Equal(t, payment.Payment{Epoch: 3, Ordinal: 1, Total: 1_000, Signature: accepted[2].Signature}, accepted[2])
-		require.Equal(t, consumer.Position{Epoch: 3, Ordinal: 1, Total: 1_000}, s.position(t))
+		require.Equal(t, consumer.Position{Epoch: 3, Ordinal: 1, Total: 1_000, Signed: 1_000}, s.position(t))
 	})
 	require.EqualValues(t, 3_000, tr.Spent(), "the refused payment is not counted")
 }
@@ -387,7 +389,7 @@ func TestTransportNeedsAReplayableBody(t *testing.T) {
 	require.ErrorIs(t, err, errGone)
 	_, signatures, _ := s.prov.stats()
 	require.Zero(t, signatures)
-	require.Equal(t, consumer.Position{Epoch: 1, Ordinal: 1, Total: 0}, s.position(t))
+	require.Equal(t, consumer.Position{Epoch: 1, Ordinal: 1, Total: 0, Signed: 1_000}, s.position(t))
 }
 
 func TestTransportRefusesUnusableOffers(t *testing.T) {
@@ -449,7 +451,7 @@ func TestTransportPaidAnswersWithoutAVerdict(t *testing.T) {
 		require.ErrorAs(t, err, &rej)
 		require.Equal(t, consumer.ReasonMalformed, rej.Reason)
 		require.Zero(t, tr.Spent())
-		require.Equal(t, consumer.Position{Epoch: 1, Ordinal: 1, Total: 0}, s.position(t))
+		require.Equal(t, consumer.Position{Epoch: 1, Ordinal: 1, Total: 0, Signed: 1_000}, s.position(t))
 	})
 	t.Run("no PAYMENT-RESPONSE is an unknown outcome, counted", func(t *testing.T) {
 		s := newShop(t, 1_000)
@@ -461,11 +463,55 @@ func TestTransportPaidAnswersWithoutAVerdict(t *testing.T) {
 		discardBody(resp)
 		require.Equal(t, http.StatusBadGateway, resp.StatusCode, "the answer is the caller's")
 		require.EqualValues(t, 1_000, tr.Spent(), "the next payment's total includes it")
-		require.Equal(t, consumer.Position{Epoch: 1, Ordinal: 1, Total: 1_000}, s.position(t))
+		require.Equal(t, consumer.Position{Epoch: 1, Ordinal: 1, Total: 1_000, Signed: 1_000}, s.position(t))
 	})
 }
 
 func discardBody(resp *http.Response) {
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
+}
+
+func TestTransportCapsCountTheChargeOfAKeptRefusal(t *testing.T) {
+	s := newShop(t, 1_000)
+	s.addWarrant(t, 1_000_000)
+	ctx := context.Background()
+	_, client := s.transport(t, consumer.TransportOptions{MaxPrice: 1_000, MaxTotal: 100_000})
+	_, err := get(t, client, s.srv.URL+"/x")
+	require.NoError(t, err)
+
+	// The provider says it refused the second payment, but keeps it and
+	// settles it: the chain shows 2,000 paid, the payer's total is 1,000.
+	s.prov.set(func(p *testProvider) { p.paidAnswer = http.StatusBadRequest })
+	_, err = get(t, client, s.srv.URL+"/x")
+	var rej *consumer.RejectedError
+	require.ErrorAs(t, err, &rej)
+	_, err = chain.Settle(ctx, s.chain, s.providerKey, s.consumer.Agent(), rej.Payment)
+	require.NoError(t, err)
+	s.prov.set(func(p *testProvider) { p.paidAnswer = 0 })
+	_, err = s.consumer.Payer.RefreshEpoch(ctx, s.provider) // as after a provider's announced epoch
+	require.NoError(t, err)
+	before := s.position(t)
+	require.Equal(t, consumer.Position{Epoch: 1, Ordinal: 2, Total: 1_000, Signed: 2_000}, before)
+
+	// The next piece costs 1,000 but its payment adds 2,000 to the total.
+	_, client = s.transport(t, consumer.TransportOptions{MaxPrice: 1_000, MaxTotal: 100_000})
+	_, err = get(t, client, s.srv.URL+"/x")
+	var capErr *consumer.CapError
+	require.ErrorAs(t, err, &capErr)
+	require.Equal(t, consumer.CapError{Cap: "price", URL: s.srv.URL + "/x", Price: 1_000, Charge: 2_000, Limit: 1_000}, *capErr)
+	require.ErrorContains(t, err, "costs 1000, and its payment would add 2000 to your total (the chain shows 1000 settled that the provider had refused), above the per-piece cap of 1000")
+	_, client = s.transport(t, consumer.TransportOptions{MaxPrice: 2_000, MaxTotal: 1_500})
+	_, err = get(t, client, s.srv.URL+"/x")
+	require.ErrorAs(t, err, &capErr)
+	require.Equal(t, "total", capErr.Cap)
+	require.ErrorContains(t, err, "the total cap is 1500 (500 short)")
+	require.Equal(t, before, s.position(t), "capped: nothing signed")
+
+	tr, client := s.transport(t, consumer.TransportOptions{MaxPrice: 2_000, MaxTotal: 2_000})
+	_, err = get(t, client, s.srv.URL+"/x")
+	require.NoError(t, err)
+	require.EqualValues(t, 2_000, tr.Spent(), "the charge is spent, not the price")
+	accepted, _, _ := s.prov.stats()
+	require.EqualValues(t, 3_000, accepted[len(accepted)-1].Total)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/cockroachdb/pebble"
 	"github.com/cockroachdb/pebble/vfs"
@@ -76,4 +77,32 @@ func CheckFormat(db *pebble.DB, key []byte, version byte, corrupt error) error {
 		return fmt.Errorf("%w: format version %x, want %d", corrupt, v, version)
 	}
 	return nil
+}
+
+// WriteFile replaces the file at path with data, atomically and durably: a
+// temporary file in the same directory is written, given mode perm,
+// synced and renamed over path, and the directory is synced. A crash
+// leaves either the old file or the new one, never a mix; a temporary file
+// may be left behind.
+func WriteFile(path string, data []byte, perm os.FileMode) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(perm)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if err = errors.Join(err, f.Close()); err != nil {
+		return errors.Join(err, os.Remove(tmp))
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return errors.Join(err, os.Remove(tmp))
+	}
+	return Sync(dir)
 }

@@ -10,33 +10,71 @@ import (
 	"fmt"
 )
 
-// Version is the first byte of a position record.
-const Version byte = 1
+// Version is the first byte of a record Encode writes.
+const Version byte = 2
 
-// Size is the length of a position record:
-// version(1) | epoch(u32) | ordinal(u64) | total(u64), little-endian.
-const Size = 1 + 4 + 8 + 8
+// Size is the length of a version 2 record:
+// version(1)=2 | epoch(u32) | ordinal(u64) | total(u64) | signed(u64),
+// little-endian.
+const Size = 1 + 4 + 8 + 8 + 8
+
+// sizeV1 is the length of a version 1 record, which Decode still reads:
+// version(1)=1 | epoch(u32) | ordinal(u64) | total(u64). It had no highest
+// signed total; Decode takes its total for it.
+const sizeV1 = 1 + 4 + 8 + 8
 
 // ErrCorrupt is wrapped by every Decode error.
 var ErrCorrupt = errors.New("record: corrupt position")
 
-// Encode returns the record of a position.
-func Encode(epoch uint32, ordinal, total uint64) []byte {
-	b := make([]byte, 0, Size)
-	b = append(b, Version)
-	b = binary.LittleEndian.AppendUint32(b, epoch)
-	b = binary.LittleEndian.AppendUint64(b, ordinal)
-	return binary.LittleEndian.AppendUint64(b, total)
+// Position is the content of a record: the payer's epoch, newest ordinal,
+// the total its next payment builds on, and the highest total it signed in
+// the epoch.
+type Position struct {
+	Epoch   uint32
+	Ordinal uint64
+	Total   uint64
+	Signed  uint64
 }
 
-// Decode parses a record written by Encode; anything else is an error
-// wrapping ErrCorrupt (FuzzDecode).
-func Decode(b []byte) (epoch uint32, ordinal, total uint64, err error) {
-	if len(b) != Size {
-		return 0, 0, 0, fmt.Errorf("%w: %d bytes, want %d", ErrCorrupt, len(b), Size)
+// Encode returns the version 2 record of p.
+func Encode(p Position) []byte {
+	b := make([]byte, 0, Size)
+	b = append(b, Version)
+	b = binary.LittleEndian.AppendUint32(b, p.Epoch)
+	b = binary.LittleEndian.AppendUint64(b, p.Ordinal)
+	b = binary.LittleEndian.AppendUint64(b, p.Total)
+	return binary.LittleEndian.AppendUint64(b, p.Signed)
+}
+
+// Decode parses a record written by Encode, or a version 1 record (its
+// highest signed total is taken to be its total: a lower bound, so a payer
+// may see a state mismatch it can resync, never miss one). Anything else
+// is an error wrapping ErrCorrupt (FuzzDecode), as is a record whose
+// highest signed total is below its total.
+func Decode(b []byte) (Position, error) {
+	if len(b) == 0 {
+		return Position{}, fmt.Errorf("%w: empty", ErrCorrupt)
 	}
-	if b[0] != Version {
-		return 0, 0, 0, fmt.Errorf("%w: version %d, want %d", ErrCorrupt, b[0], Version)
+	want := Size
+	if b[0] == 1 {
+		want = sizeV1
+	} else if b[0] != Version {
+		return Position{}, fmt.Errorf("%w: version %d, want %d", ErrCorrupt, b[0], Version)
 	}
-	return binary.LittleEndian.Uint32(b[1:5]), binary.LittleEndian.Uint64(b[5:13]), binary.LittleEndian.Uint64(b[13:21]), nil
+	if len(b) != want {
+		return Position{}, fmt.Errorf("%w: version %d record of %d bytes, want %d", ErrCorrupt, b[0], len(b), want)
+	}
+	p := Position{
+		Epoch:   binary.LittleEndian.Uint32(b[1:5]),
+		Ordinal: binary.LittleEndian.Uint64(b[5:13]),
+		Total:   binary.LittleEndian.Uint64(b[13:21]),
+	}
+	p.Signed = p.Total
+	if b[0] == Version {
+		p.Signed = binary.LittleEndian.Uint64(b[21:29])
+	}
+	if p.Signed < p.Total {
+		return Position{}, fmt.Errorf("%w: highest signed total %d is below the total %d", ErrCorrupt, p.Signed, p.Total)
+	}
+	return p, nil
 }

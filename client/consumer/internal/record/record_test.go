@@ -7,33 +7,56 @@ import (
 )
 
 func TestLayout(t *testing.T) {
-	b := Encode(0x01020304, 5, 0x0807060504030201)
+	p := Position{Epoch: 0x01020304, Ordinal: 5, Total: 0x0807060504030201, Signed: 0x0807060504030209}
+	b := Encode(p)
 	require.Equal(t, []byte{
-		1,          // version
+		2,          // version
 		4, 3, 2, 1, // epoch
 		5, 0, 0, 0, 0, 0, 0, 0, // ordinal
 		1, 2, 3, 4, 5, 6, 7, 8, // total
+		9, 2, 3, 4, 5, 6, 7, 8, // highest signed total
 	}, b)
-	epoch, ordinal, total, err := Decode(b)
+	got, err := Decode(b)
 	require.NoError(t, err)
-	require.Equal(t, []uint64{0x01020304, 5, 0x0807060504030201}, []uint64{uint64(epoch), ordinal, total})
-	for _, bad := range [][]byte{nil, b[:20], append(append([]byte(nil), b...), 0), append([]byte{2}, b[1:]...), append([]byte{0}, b[1:]...)} {
-		_, _, _, err := Decode(bad)
+	require.Equal(t, p, got)
+	below := Encode(Position{Epoch: 1, Ordinal: 1, Total: 5, Signed: 4})
+	for _, bad := range [][]byte{nil, b[:28], append(append([]byte(nil), b...), 0), append([]byte{3}, b[1:]...), append([]byte{0}, b[1:]...), b[:1], below} {
+		_, err := Decode(bad)
 		require.ErrorIs(t, err, ErrCorrupt, "%x", bad)
 	}
 }
 
+func TestDecodesVersion1(t *testing.T) {
+	v1 := []byte{
+		1,          // version
+		4, 3, 2, 1, // epoch
+		5, 0, 0, 0, 0, 0, 0, 0, // ordinal
+		1, 2, 3, 4, 5, 6, 7, 8, // total
+	}
+	got, err := Decode(v1)
+	require.NoError(t, err)
+	require.Equal(t, Position{Epoch: 0x01020304, Ordinal: 5, Total: 0x0807060504030201, Signed: 0x0807060504030201}, got,
+		"a version 1 record's total stands for its highest signed total")
+	_, err = Decode(append(v1, 0))
+	require.ErrorIs(t, err, ErrCorrupt)
+}
+
 func FuzzDecode(f *testing.F) {
-	f.Add(Encode(1, 2, 3))
-	f.Add(Encode(^uint32(0), ^uint64(0), ^uint64(0)))
+	f.Add(Encode(Position{Epoch: 1, Ordinal: 2, Total: 3, Signed: 3}))
+	f.Add(Encode(Position{Epoch: ^uint32(0), Ordinal: ^uint64(0), Total: ^uint64(0), Signed: ^uint64(0)}))
 	f.Add([]byte{})
-	f.Add(append([]byte{2}, Encode(1, 2, 3)[1:]...))
+	f.Add(append([]byte{1}, Encode(Position{Epoch: 1, Ordinal: 2, Total: 3})[1:21]...))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		epoch, ordinal, total, err := Decode(b)
+		p, err := Decode(b)
 		if err != nil {
 			require.ErrorIs(t, err, ErrCorrupt)
 			return
 		}
-		require.Equal(t, b, Encode(epoch, ordinal, total), "a record that decodes re-encodes to the same bytes")
+		require.GreaterOrEqual(t, p.Signed, p.Total)
+		if b[0] == Version {
+			require.Equal(t, b, Encode(p), "a record that decodes re-encodes to the same bytes")
+			return
+		}
+		require.Equal(t, b[1:], Encode(p)[1:sizeV1], "a version 1 record is a version 2 one without its last field")
 	})
 }
