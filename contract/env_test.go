@@ -6,11 +6,16 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"encoding/binary"
+
+	"github.com/iotaledger/wasp/packages/chain"
 	"github.com/iotaledger/wasp/packages/cryptolib"
 	"github.com/iotaledger/wasp/packages/isc"
+	"github.com/iotaledger/wasp/packages/kv"
 	"github.com/iotaledger/wasp/packages/kv/codec"
 	"github.com/iotaledger/wasp/packages/kv/collections"
 	"github.com/iotaledger/wasp/packages/kv/dict"
+	"github.com/iotaledger/wasp/packages/kv/subrealm"
 	"github.com/iotaledger/wasp/packages/solo"
 	"github.com/iotaledger/wasp/packages/testutil/testlogger"
 	"github.com/micropay/micropay/contract"
@@ -185,4 +190,39 @@ func (e *env) advancePast(deadline uint64) {
 	now := uint64(e.solo.GlobalTime().Unix())
 	e.ch.WaitForRequestsMark()
 	e.solo.AdvanceClockBy(time.Duration(deadline-now+1) * time.Second)
+}
+
+// checkLedgers runs Solo's account ledger check and requireSolvent: every
+// test that moves funds ends with it.
+func (e *env) checkLedgers() {
+	e.t.Helper()
+	e.ch.CheckAccountLedger()
+	e.requireSolvent()
+}
+
+// requireSolvent checks the contract's invariant: its L2 account holds at
+// least the sum of all warrant balances. The sum is taken twice, from the
+// getTotals view and by scanning every warrant record in the contract's
+// state, and the two must agree.
+func (e *env) requireSolvent() {
+	e.t.Helper()
+	tb, nw := e.totals()
+	st, err := e.ch.LatestState(chain.ActiveOrCommittedState)
+	require.NoError(e.t, err)
+	var sum, count uint64
+	subrealm.NewReadOnly(st, kv.Key(contract.Contract.Hname().Bytes())).IterateSorted("w", func(_ kv.Key, v []byte) bool {
+		sum += binary.LittleEndian.Uint64(v)
+		count++
+		return true
+	})
+	require.Equal(e.t, sum, tb, "getTotals balance vs the warrant records")
+	require.Equal(e.t, count, nw, "getTotals warrants vs the warrant records")
+	require.GreaterOrEqual(e.t, e.l2(e.agent), tb, "the contract holds less than its warrants")
+}
+
+// totals is the getTotals view: sum of warrant balances, open warrants.
+func (e *env) totals() (balance, warrants uint64) {
+	ret, err := e.ch.CallView(contract.Contract.Name, contract.ViewGetTotals.Name)
+	require.NoError(e.t, err)
+	return codec.MustDecodeUint64(ret[contract.ResultTotalBalance]), codec.MustDecodeUint64(ret[contract.ResultWarrants])
 }

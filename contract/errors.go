@@ -30,6 +30,10 @@ var (
 	ErrCloseNotAllowed   = coreerrors.Register("micropay: %s may not close the warrant from %s to %s before its deadline: only the provider may")
 	ErrCloseWrongEpoch   = coreerrors.Register("micropay: close names epoch %d but the warrant is at epoch %d")
 	ErrCorruptState      = coreerrors.Register("micropay: corrupt warrant record for %s to %s")
+	ErrTooManyPayments   = coreerrors.Register("micropay: parameter \"m\" claims %d payments; a request carries at most %d")
+	ErrBatchLength       = coreerrors.Register("micropay: parameter \"m\" claims %d payments but the request carries only %d parameters")
+	ErrMissingPayment    = coreerrors.Register("micropay: payment %d of %d is missing from parameter \"m\"")
+	ErrNoKeyForWarrant   = coreerrors.Register("micropay: payer %s has no registered public key, so no payment could ever be settled from this warrant: send the key with this call (parameter \"pk\") or register it first with publicKey")
 )
 
 // ruleErrors maps each rule the contract enforces to its registered error.

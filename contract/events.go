@@ -13,6 +13,7 @@ const (
 	TopicWarrantRevoked = "micropay.warrantRevoked"
 	TopicSettled        = "micropay.settled"
 	TopicWarrantClosed  = "micropay.warrantClosed"
+	TopicCloseUnfunded  = "micropay.closeUnfunded"
 )
 
 // WarrantAdded is emitted by addWarrant. Payload: payer | provider (rwutil
@@ -68,6 +69,19 @@ type WarrantClosed struct {
 	How             uint8  // ClosedBy* constant
 }
 
+// CloseUnfunded is emitted by a scheduled close whose deposit no longer
+// covers its fee under the chain's current fee policy: the warrant stays
+// revoked past its deadline, for anyone to close. Payload: payer | provider |
+// epoch u32 (0 when the close was stale) | deposit u64 | needed u64 |
+// from balance u64.
+type CloseUnfunded struct {
+	Payer, Provider isc.AgentID
+	Epoch           uint32 // the warrant's epoch, 0 if the close was stale
+	Deposit         uint64 // base tokens the scheduled close carried
+	Needed          uint64 // the fee of ScheduledCloseGas at the current policy
+	FromBalance     uint64 // taken from the warrant for what the deposit did not cover
+}
+
 func writePair(ww *rwutil.Writer, payer, provider isc.AgentID) {
 	ww.WriteBytes(payer.Bytes())
 	ww.WriteBytes(provider.Bytes())
@@ -120,6 +134,14 @@ func (e *WarrantClosed) Bytes() []byte {
 	ww := rwutil.NewBytesWriter()
 	writePair(ww, e.Payer, e.Provider)
 	ww.WriteUint32(e.Epoch).WriteUint64(e.PaidInEpoch).WriteUint64(e.Refund).WriteUint8(e.How)
+	return ww.Bytes()
+}
+
+// Bytes encodes the event payload.
+func (e *CloseUnfunded) Bytes() []byte {
+	ww := rwutil.NewBytesWriter()
+	writePair(ww, e.Payer, e.Provider)
+	ww.WriteUint32(e.Epoch).WriteUint64(e.Deposit).WriteUint64(e.Needed).WriteUint64(e.FromBalance)
 	return ww.Bytes()
 }
 
@@ -179,6 +201,19 @@ func DecodeWarrantClosed(b []byte) (*WarrantClosed, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("decode %s: %w", TopicWarrantClosed, err)
+	}
+	return e, nil
+}
+
+// DecodeCloseUnfunded decodes the payload of a TopicCloseUnfunded event.
+func DecodeCloseUnfunded(b []byte) (*CloseUnfunded, error) {
+	e := new(CloseUnfunded)
+	err := decodeEvent(b, func(rr *rwutil.Reader) {
+		e.Payer, e.Provider = readPair(rr)
+		e.Epoch, e.Deposit, e.Needed, e.FromBalance = rr.ReadUint32(), rr.ReadUint64(), rr.ReadUint64(), rr.ReadUint64()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("decode %s: %w", TopicCloseUnfunded, err)
 	}
 	return e, nil
 }

@@ -1,6 +1,7 @@
 package contract
 
 import (
+	"math"
 	"time"
 
 	iotago "github.com/iotaledger/iota.go/v3"
@@ -10,7 +11,9 @@ import (
 	"github.com/iotaledger/wasp/packages/kv/collections"
 	"github.com/iotaledger/wasp/packages/kv/dict"
 	"github.com/iotaledger/wasp/packages/parameters"
+	"github.com/iotaledger/wasp/packages/util/rwutil"
 	"github.com/iotaledger/wasp/packages/vm/core/accounts"
+	"github.com/iotaledger/wasp/packages/vm/gas"
 	"github.com/micropay/micropay/contract/payment"
 )
 
@@ -24,6 +27,7 @@ var Processor = Contract.Processor(initialize,
 	FuncCloseWarrant.WithHandler(closeWarrant),
 	ViewGetWarrantInfo.WithHandler(getWarrantInfo),
 	ViewGetPublicKey.WithHandler(getPublicKeyView),
+	ViewGetTotals.WithHandler(getTotalsView),
 )
 
 func initialize(ctx isc.Sandbox) dict.Dict {
@@ -60,6 +64,8 @@ func addWarrant(ctx isc.Sandbox) dict.Dict {
 	}
 	if pk := ctx.Params().Dict.Get(ParamPublicKey); pk != nil {
 		registerKey(ctx, payer, addr, pk)
+	} else if getPublicKey(ctx.StateR(), payer) == nil {
+		panic(ErrNoKeyForWarrant.Create(payer.String()))
 	}
 	amount := baseTokenAllowance(ctx, FuncAddWarrant.Name)
 	cfg := getConfig(ctx.State())
@@ -90,6 +96,7 @@ func addWarrant(ctx isc.Sandbox) dict.Dict {
 	}
 	ctx.TransferAllowedFunds(ctx.AccountID(), isc.NewAssetsBaseTokens(amount))
 	setWarrant(ctx.State(), payer, provider, w)
+	addTotals(ctx.State(), amount, isNew)
 	emit(ctx, TopicWarrantAdded, &WarrantAdded{
 		Payer: payer, Provider: provider, Epoch: w.Epoch,
 		Added: amount, Balance: w.Balance, CloseTimeout: w.CloseTimeout, New: isNew,
@@ -208,21 +215,67 @@ func closeWarrant(ctx isc.Sandbox) dict.Dict {
 	return nil
 }
 
-// scheduledClose runs the time-locked request revokeWarrant sent. Its tokens,
-// credited to this contract on arrival, return to the payer less the
-// reserve that pays this request's gas. It closes the warrant only if it is
-// still the epoch that was revoked; a stale one changes nothing else.
+// scheduledClose runs the time-locked request revokeWarrant sent. Its tokens
+// (the revoke deposit) are credited to this contract on arrival, and the VM
+// charges this request's gas fee to this contract's account, which holds
+// every warrant: so the close must never cost more than its own deposit.
+// It closes the warrant only if it is still the epoch that was revoked; a
+// stale one only returns the deposit.
 func scheduledClose(ctx isc.Sandbox, payer, provider isc.AgentID) {
 	epoch := requiredUint32(ctx, ParamEpoch)
-	if a := ctx.Request().Assets(); a != nil && a.BaseTokens > scheduledCloseFee(ctx) {
-		pay(ctx, payer, a.BaseTokens-scheduledCloseFee(ctx))
+	var deposit uint64
+	if a := ctx.Request().Assets(); a != nil {
+		deposit = a.BaseTokens
 	}
 	w := mustGetWarrant(ctx, payer, provider)
-	if w == nil || w.Epoch != epoch || !w.pastDeadline(chainTime(ctx)) {
-		ctx.Log().Infof("micropay: scheduled close of epoch %d for %s -> %s is stale", epoch, payer, provider)
+	due := w != nil && w.Epoch == epoch && w.pastDeadline(chainTime(ctx))
+	fee := scheduledCloseFee(ctx)
+	if deposit < fee {
+		unfundedClose(ctx, payer, provider, w, due, deposit, fee)
 		return
 	}
-	finishWarrant(ctx, payer, provider, w, ClosedByScheduler)
+	if due {
+		finishWarrant(ctx, payer, provider, w, ClosedByScheduler)
+	} else {
+		ctx.Log().Infof("micropay: scheduled close of epoch %d for %s -> %s is stale", epoch, payer, provider)
+	}
+	pay(ctx, payer, deposit-fee)
+	burnUpTo(ctx, ScheduledCloseGas)
+}
+
+// unfundedClose handles a scheduled close whose deposit no longer covers the
+// fee of ScheduledCloseGas under the chain's current fee policy. It closes
+// nothing: the warrant stays revoked past its deadline, and anyone may close
+// it with closeWarrant, paying their own gas. This request still costs the
+// fee of ScheduledCloseUnfundedGas; what the deposit does not cover of it is
+// taken from the warrant being closed (its payer's funds, which no provider
+// can claim after the deadline), never from another warrant. An error would
+// roll that back and leave the fee to the pool, so the outcome is an event.
+func unfundedClose(ctx isc.Sandbox, payer, provider isc.AgentID, w *warrant, due bool, deposit, needed uint64) {
+	cost := feeFromGas(ctx, ScheduledCloseUnfundedGas)
+	ev := &CloseUnfunded{Payer: payer, Provider: provider, Deposit: deposit, Needed: needed}
+	switch {
+	case deposit >= cost:
+		pay(ctx, payer, deposit-cost)
+	case due:
+		ev.Epoch = w.Epoch
+		ev.FromBalance = min(cost-deposit, w.Balance)
+		w.Balance -= ev.FromBalance
+		setWarrant(ctx.State(), payer, provider, w)
+		subTotals(ctx.State(), ev.FromBalance, false)
+	}
+	ctx.Log().Infof("micropay: scheduled close for %s -> %s: deposit %d does not cover the fee %d under the current fee policy; close it with closeWarrant",
+		payer, provider, deposit, needed)
+	emit(ctx, TopicCloseUnfunded, ev)
+	burnUpTo(ctx, ScheduledCloseUnfundedGas)
+}
+
+// burnUpTo pads the gas this request has burned to exactly total, so that
+// the fee the VM charges after the handler returns is feeFromGas(total).
+func burnUpTo(ctx isc.Sandbox, total uint64) {
+	if burned := ctx.Gas().Burned(); burned < total {
+		ctx.Gas().Burn(gas.BurnCodeWasm1P, total-burned)
+	}
 }
 
 // applySettlement settles batch on w (updated in place, not stored) and pays
@@ -249,6 +302,7 @@ func applySettlement(ctx isc.Sandbox, payer, provider isc.AgentID, w *warrant, b
 		panic(ruleErrors[re.Reason].Create(re.BatchArgs()...))
 	}
 	pay(ctx, provider, out.Paid)
+	subTotals(ctx.State(), out.Paid, false)
 	w.LastOrdinal, w.Paid, w.Balance = out.After.LastOrdinal, out.After.Paid, out.After.Balance
 	var settled, skipped uint32
 	for i := range out.Items {
@@ -269,6 +323,7 @@ func applySettlement(ctx isc.Sandbox, payer, provider isc.AgentID, w *warrant, b
 func finishWarrant(ctx isc.Sandbox, payer, provider isc.AgentID, w *warrant, how uint8) {
 	pay(ctx, payer, w.Balance)
 	clearWarrant(ctx.State(), payer, provider, w.Epoch)
+	subTotals(ctx.State(), w.Balance, true)
 	emit(ctx, TopicWarrantClosed, &WarrantClosed{
 		Payer: payer, Provider: provider, Epoch: w.Epoch, PaidInEpoch: w.Paid, Refund: w.Balance, How: how,
 	})
@@ -284,9 +339,14 @@ func pay(ctx isc.Sandbox, to isc.AgentID, amount uint64) {
 		isc.NewAssetsBaseTokens(amount))
 }
 
-// scheduledCloseFee is the most the scheduled close's gas can cost.
+// scheduledCloseFee is what the scheduled close costs under the chain's
+// current fee policy: the fee of ScheduledCloseGas.
 func scheduledCloseFee(ctx isc.SandboxBase) uint64 {
-	return ctx.ChainInfo().GasFeePolicy.FeeFromGas(ScheduledCloseGas, nil, parameters.L1().BaseToken.Decimals)
+	return feeFromGas(ctx, ScheduledCloseGas)
+}
+
+func feeFromGas(ctx isc.SandboxBase, g uint64) uint64 {
+	return ctx.ChainInfo().GasFeePolicy.FeeFromGas(g, nil, parameters.L1().BaseToken.Decimals)
 }
 
 func chainTime(ctx isc.SandboxBase) uint64 {
@@ -341,19 +401,55 @@ func mustGetWarrant(ctx isc.SandboxBase, payer, provider isc.AgentID) *warrant {
 	return w
 }
 
-// payments decodes the batch in ParamPayments; absent means empty.
-func payments(ctx isc.SandboxBase) []payment.Payment {
-	arr := collections.NewArrayReadOnly(ctx.Params().Dict, ParamPayments)
-	n := arr.Len()
-	out := make([]payment.Payment, n)
+// payments decodes the batch in ParamPayments, charging PaymentDecodeGas
+// for each payment it reads.
+func payments(ctx isc.Sandbox) []payment.Payment {
+	return decodeBatch(ctx.Params().Dict, func() { ctx.Gas().Burn(gas.BurnCodeReadFromState1P, PaymentDecodeGas) })
+}
+
+// decodeBatch decodes the batch in params[ParamPayments]; absent means
+// empty. The claimed length sizes nothing: it is bounded by
+// MaxPaymentsPerRequest and by the number of parameters the request carries,
+// and each payment is charged (burn), read and decoded one at a time. It
+// panics with a registered error on the first thing wrong.
+func decodeBatch(params dict.Dict, burn func()) []payment.Payment {
+	n := batchLength(params)
+	out := make([]payment.Payment, 0, min(n, 64))
 	for i := uint32(0); i < n; i++ {
-		p, err := payment.Decode(arr.GetAt(i))
+		burn()
+		b := params.Get(collections.ArrayElemKey(ParamPayments, i))
+		if b == nil {
+			panic(ErrMissingPayment.Create(uint64(i)+1, n))
+		}
+		p, err := payment.Decode(b)
 		if err != nil {
 			panic(ErrMalformedPayment.Create(uint64(i)+1, err.Error()))
 		}
-		out[i] = p
+		out = append(out, p)
 	}
 	return out
+}
+
+// batchLength reads the length of the array ParamPayments and rejects one
+// the request cannot hold.
+func batchLength(params dict.Dict) uint32 {
+	b := params.Get(ParamPayments)
+	if b == nil {
+		return 0
+	}
+	rr := rwutil.NewBytesReader(b)
+	n := rr.ReadSizeWithLimit(math.MaxUint32 >> 1)
+	rr.Close()
+	if rr.Err != nil {
+		panic(ErrBadParam.Create(ParamPayments, "length: "+rr.Err.Error()))
+	}
+	if n > MaxPaymentsPerRequest {
+		panic(ErrTooManyPayments.Create(n, MaxPaymentsPerRequest))
+	}
+	if n >= len(params) { // the length entry itself is one of the parameters
+		panic(ErrBatchLength.Create(n, len(params)))
+	}
+	return uint32(n)
 }
 
 func requiredBytes(ctx isc.SandboxBase, key kv.Key) []byte {

@@ -36,3 +36,13 @@ func getPublicKeyView(ctx isc.SandboxView) dict.Dict {
 	}
 	return ret
 }
+
+// getTotalsView handles the view getTotals: the sum of all warrant balances and
+// the number of open warrants.
+func getTotalsView(ctx isc.SandboxView) dict.Dict {
+	t := getTotals(ctx.StateR())
+	return dict.Dict{
+		ResultTotalBalance: codec.EncodeUint64(t.Balance),
+		ResultWarrants:     codec.EncodeUint64(t.Warrants),
+	}
+}

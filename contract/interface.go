@@ -27,6 +27,10 @@ var (
 	FuncCloseWarrant = coreutil.Func("closeWarrant")
 	// ViewGetWarrantInfo returns the state of the warrant (ParamPayer, ParamProvider).
 	ViewGetWarrantInfo = coreutil.ViewFunc("getWarrantInfo")
+	// ViewGetTotals returns the sum of all warrant balances (ResultTotalBalance)
+	// and the number of open warrants (ResultWarrants): the contract's L2
+	// account must always hold at least ResultTotalBalance.
+	ViewGetTotals = coreutil.ViewFunc("getTotals")
 	// ViewGetPublicKey returns the public key ParamPayer registered, in
 	// ParamPublicKey (absent when none), so a provider can check payments
 	// exactly as settle will.
@@ -49,6 +53,9 @@ const (
 	ResultPaid         = "st" // uint64: paid to the provider in this epoch
 	ResultEpoch        = "ep" // uint32; always present
 	ResultCloseTimeout = "ct" // uint64, seconds
+
+	ResultTotalBalance = "tb" // uint64: sum of the balances of all open warrants
+	ResultWarrants     = "nw" // uint64: number of open warrants
 )
 
 // Init parameters (all optional) of the deployed contract.
@@ -67,8 +74,29 @@ const (
 	MinWarrant          = uint64(1_000_000)
 )
 
+// Bounds of the parameter "m" (a batch of payments). Decoding is item by item:
+// a length above MaxPaymentsPerRequest, or above what the request's
+// parameters can hold, is rejected before anything is allocated, and every
+// payment decoded burns PaymentDecodeGas, so a large batch costs what it
+// weighs. See docs/protocol.md.
+const (
+	MaxPaymentsPerRequest = 10_000
+	PaymentDecodeGas      = uint64(100)
+)
+
 // ScheduledCloseGas is the gas budget of the time-locked close the contract
-// sends itself on revoke. When that request arrives, its tokens (the revoke
-// allowance) return to the payer less the fee of this budget, which pays the
-// request's own gas; see docs/protocol.md.
-const ScheduledCloseGas = uint64(50_000)
+// sends itself on revoke, and exactly what that close burns: the handler pads
+// its gas to this figure, so its fee is known before the VM charges it. When
+// the request arrives its tokens (the revoke allowance) return to the payer
+// less that fee, to the token, so the contract keeps nothing of it.
+//
+// ScheduledCloseUnfundedGas is what the close burns when the chain's fee
+// policy has risen since the revoke so that the deposit no longer covers
+// ScheduledCloseGas: it then closes nothing, charges its own warrant for the
+// part of that smaller fee the deposit does not cover, and leaves the warrant
+// to be closed by anyone (closeWarrant). See docs/protocol.md, "The scheduled
+// close and the fee policy".
+const (
+	ScheduledCloseGas         = uint64(50_000)
+	ScheduledCloseUnfundedGas = uint64(25_000)
+)

@@ -9,8 +9,8 @@ import (
 	"github.com/micropay/micropay/contract"
 )
 
-// scheduledCloseReserve is the fee reserve the contract keeps from a revoke
-// deposit, at Solo's default fee policy.
+// scheduledCloseReserve is what the scheduled close costs at Solo's default
+// fee policy: the fee of ScheduledCloseGas, which it burns exactly.
 func scheduledCloseReserve() uint64 {
 	return gas.DefaultFeePolicy().FeeFromGas(contract.ScheduledCloseGas, nil, 6)
 }
@@ -93,15 +93,15 @@ func TestLifecycle(t *testing.T) {
 	require.Nil(t, receipts[0].Error)
 	scheduledFee := receipts[0].GasFeeCharged
 	reserve := scheduledCloseReserve()
-	require.LessOrEqual(t, scheduledFee, reserve)
-	t.Logf("scheduled close: gas %d, fee %d, reserve %d", receipts[0].GasBurned, scheduledFee, reserve)
+	require.Equal(t, reserve, scheduledFee, "the close costs exactly its reserve")
+	require.Equal(t, contract.ScheduledCloseGas, receipts[0].GasBurned)
 	pb += 13_800_000 + deposit - reserve
-	check("scheduled close", pb, sb, reserve-scheduledFee)
+	check("scheduled close: the whole deposit less the fee returns, no dust stays", pb, sb, 0)
 	closed, err := contract.DecodeWarrantClosed(e.lastEvent(contract.TopicWarrantClosed))
 	require.NoError(t, err)
 	require.Equal(t, contract.ClosedByScheduler, closed.How)
 	require.EqualValues(t, 13_800_000, closed.Refund)
 	require.EqualValues(t, 1_200_000, closed.PaidInEpoch)
 	require.Equal(t, info{Epoch: 2}, e.info(payer, provider))
-	e.ch.CheckAccountLedger()
+	e.checkLedgers()
 }

@@ -53,13 +53,15 @@ func TestCooperativeCloseNewEpoch(t *testing.T) {
 	require.Equal(t, before.contract, e.l2(e.agent))
 
 	// The epoch-1 scheduled close arrives after its deadline and only returns
-	// the deposit (less the fee reserve); the epoch-2 warrant is untouched.
+	// the deposit less its fee, keeping nothing; the epoch-2 warrant is untouched.
 	pb = e.l2(payer.agent)
 	e.advancePast(deadline)
 	require.True(t, e.ch.WaitForRequestsThrough(1))
 	rec := e.ch.GetRequestReceiptsForBlock()[0]
 	require.Nil(t, rec.Error)
 	require.Equal(t, pb+1_000_000-scheduledCloseReserve(), e.l2(payer.agent))
+	require.Equal(t, scheduledCloseReserve(), rec.GasFeeCharged)
+	require.EqualValues(t, 4_000_000, e.l2(e.agent), "no dust of the deposit stays in the contract")
 	in := e.info(payer, provider)
 	require.True(t, in.HasWarrant)
 	require.False(t, in.Revoked)
@@ -73,7 +75,7 @@ func TestCooperativeCloseNewEpoch(t *testing.T) {
 	_, err = e.settle(provider, payer, e.pay(payer, provider, 2, 1, 10))
 	require.NoError(t, err)
 	require.EqualValues(t, 3_999_990, e.info(payer, provider).Balance)
-	e.ch.CheckAccountLedger()
+	e.checkLedgers()
 }
 
 func TestSettleTwicePaysOnce(t *testing.T) {
@@ -91,7 +93,7 @@ func TestSettleTwicePaysOnce(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, ev.Paid)
 	require.EqualValues(t, 1, ev.Skipped)
-	e.ch.CheckAccountLedger()
+	e.checkLedgers()
 }
 
 func TestShortfallCappedAndClaimableAfterTopUp(t *testing.T) {
@@ -116,7 +118,7 @@ func TestShortfallCappedAndClaimableAfterTopUp(t *testing.T) {
 	sb += 600_000 - fee
 	require.Equal(t, sb, e.l2(provider.agent))
 	require.EqualValues(t, 1_400_000, e.info(payer, provider).Balance)
-	e.ch.CheckAccountLedger()
+	e.checkLedgers()
 }
 
 func TestItemizedBatchEqualsNewest(t *testing.T) {
@@ -207,12 +209,15 @@ func TestSettleRejections(t *testing.T) {
 		rejected(t, e, err, "there is no warrant from", fee, stranger, before, payer, provider, stranger)
 	})
 	t.Run("unregistered key", func(t *testing.T) {
+		// A payer without a key cannot open a warrant (TestAddWarrantRejections),
+		// so settle finds no warrant to pay from.
 		p2 := e.newUser()
-		_, err := e.addWarrant(p2, provider, 2_000_000)
-		require.NoError(t, err)
 		before := e.snapshot(p2, provider)
-		fee, err := e.settle(provider, p2, e.pay(p2, provider, 1, 1, 10))
-		rejected(t, e, err, "has not registered a public key", fee, provider, before, p2, provider)
+		fee, err := e.addWarrant(p2, provider, 2_000_000)
+		rejected(t, e, err, "has no registered public key", fee, p2, before, p2, provider)
+		before = e.snapshot(p2, provider)
+		fee, err = e.settle(provider, p2, e.pay(p2, provider, 1, 1, 10))
+		rejected(t, e, err, "there is no warrant from", fee, provider, before, p2, provider)
 	})
 	t.Run("empty batch", func(t *testing.T) {
 		before := e.snapshot(provider)
@@ -249,5 +254,5 @@ func TestSettleRejections(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, max-5_000_000, ev.Shortfall)
 	})
-	e.ch.CheckAccountLedger()
+	e.checkLedgers()
 }

@@ -26,6 +26,10 @@ const (
 	// prefixEpoch | pair -> epoch (u32) of the pair's current or next
 	// warrant; absent means 1. Covered by TestCooperativeCloseNewEpoch.
 	prefixEpoch = "e"
+	// keyTotals -> sum of all warrant balances (u64) | open warrants (u64).
+	// The contract's L2 account holds at least the sum. Covered by
+	// requireSolvent in every fund-moving test.
+	keyTotals = "t"
 )
 
 const warrantRecordSize = 5 * 8
@@ -143,4 +147,43 @@ func setWarrant(state kv.KVStore, payer, provider isc.AgentID, w *warrant) {
 func clearWarrant(state kv.KVStore, payer, provider isc.AgentID, epoch uint32) {
 	state.Del(pairKey(prefixWarrant, payer, provider))
 	setEpoch(state, payer, provider, epoch+1)
+}
+
+// totals is what keyTotals holds.
+type totals struct {
+	Balance  uint64 // sum of the balances of all open warrants
+	Warrants uint64 // number of open warrants
+}
+
+func getTotals(state kv.KVStoreReader) totals {
+	b := state.Get(keyTotals)
+	if len(b) != 16 {
+		return totals{}
+	}
+	return totals{Balance: binary.LittleEndian.Uint64(b), Warrants: binary.LittleEndian.Uint64(b[8:])}
+}
+
+func setTotals(state kv.KVStore, t totals) {
+	b := binary.LittleEndian.AppendUint64(make([]byte, 0, 16), t.Balance)
+	state.Set(keyTotals, binary.LittleEndian.AppendUint64(b, t.Warrants))
+}
+
+// addTotals records amount locked in a warrant, opened when isNew.
+func addTotals(state kv.KVStore, amount uint64, isNew bool) {
+	t := getTotals(state)
+	t.Balance += amount
+	if isNew {
+		t.Warrants++
+	}
+	setTotals(state, t)
+}
+
+// subTotals records amount leaving a warrant, closed when closed.
+func subTotals(state kv.KVStore, amount uint64, closed bool) {
+	t := getTotals(state)
+	t.Balance -= amount
+	if closed {
+		t.Warrants--
+	}
+	setTotals(state, t)
 }

@@ -17,6 +17,7 @@ func TestInitParams(t *testing.T) {
 		contract.InitMaxCloseTimeout, uint64(3600),
 		contract.InitMinWarrant, uint64(5_000))
 	payer, provider := e.newUser(), e.newUser()
+	e.registerKey(payer)
 	_, err := e.addWarrant(payer, provider, 4_999)
 	require.ErrorContains(t, err, "a new warrant needs at least 5000 base tokens, got 4999")
 	_, err = e.addWarrant(payer, provider, 5_000)
@@ -24,6 +25,7 @@ func TestInitParams(t *testing.T) {
 	require.EqualValues(t, 600, e.info(payer, provider).CloseTimeout)
 
 	p2 := e.newUser()
+	e.registerKey(p2)
 	_, err = e.addWarrant(p2, provider, 5_000, dict.Dict{contract.ParamCloseTimeout: codec.EncodeUint64(3601)})
 	require.ErrorContains(t, err, "close timeout 3601 s is outside the allowed 120..3600 s")
 }
@@ -62,12 +64,13 @@ func TestPublicKeyRegistration(t *testing.T) {
 	ret, err = e.ch.CallView(contract.Contract.Name, contract.ViewGetPublicKey.Name, contract.ParamPayer, payer.agent)
 	require.NoError(t, err)
 	require.Equal(t, payer.key.GetPublicKey().AsBytes(), ret[contract.ParamPublicKey])
-	e.ch.CheckAccountLedger()
+	e.checkLedgers()
 }
 
 func TestAddWarrantRejections(t *testing.T) {
 	e, payer, provider := funded(t, 2_000_000)
-	fresh := e.newUser()
+	fresh, keyless := e.newUser(), e.newUser()
+	e.registerKey(fresh)
 
 	cases := []struct {
 		name   string
@@ -84,6 +87,7 @@ func TestAddWarrantRejections(t *testing.T) {
 		{"ct changed on top-up", payer, 1_000, dict.Dict{contract.ParamCloseTimeout: codec.EncodeUint64(120)}, "close timeout is fixed at 3600 s; cannot change it to 120 s"},
 		{"self warrant", fresh, 1_000_000, dict.Dict{contract.ParamProvider: codec.EncodeAgentID(fresh.agent)}, "payer and provider are the same agent"},
 		{"key of someone else", fresh, 1_000_000, dict.Dict{contract.ParamPublicKey: payer.key.GetPublicKey().AsBytes()}, "hashes to address"},
+		{"no key registered or sent", keyless, 1_000_000, nil, `has no registered public key, so no payment could ever be settled from this warrant: send the key with this call (parameter "pk") or register it first with publicKey`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -108,7 +112,7 @@ func TestAddWarrantRejections(t *testing.T) {
 		fee, err := e.addWarrant(payer, provider, 1_000_000)
 		rejected(t, e, err, "is revoked (deadline", fee, payer, before, payer, provider)
 	})
-	e.ch.CheckAccountLedger()
+	e.checkLedgers()
 }
 
 func TestRevokeRejections(t *testing.T) {
@@ -141,7 +145,7 @@ func TestRevokeRejections(t *testing.T) {
 	before = e.snapshot(payer, provider)
 	fee, err = e.revoke(payer, provider, 1_000_000)
 	rejected(t, e, err, "is revoked (deadline", fee, payer, before, payer, provider)
-	e.ch.CheckAccountLedger()
+	e.checkLedgers()
 }
 
 func TestCloseRules(t *testing.T) {
@@ -178,7 +182,7 @@ func TestCloseRules(t *testing.T) {
 	require.ErrorContains(t, err, "there is no warrant")
 	_, err = e.closeBy(payer, payer, provider)
 	require.ErrorContains(t, err, "there is no warrant")
-	e.ch.CheckAccountLedger()
+	e.checkLedgers()
 }
 
 // TestLostScheduledClose makes the scheduled close fail (the chain's gas
@@ -222,5 +226,5 @@ func TestLostScheduledClose(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, contract.ClosedAtDeadline, closed.How)
 	require.Equal(t, info{Epoch: 2}, e.info(payer, provider))
-	e.ch.CheckAccountLedger()
+	e.checkLedgers()
 }
