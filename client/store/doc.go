@@ -27,6 +27,18 @@
 // the payment is newer than the warrant's newest and writes the receipt and
 // the warrant's new newest in one batch, so the two never disagree.
 //
+// # Integrity
+//
+// Open keeps a sentinel file beside the store's directory naming the
+// store's ID, which the database holds too; it refuses (ErrDamaged) a store
+// that lost its CURRENT file, its write-ahead log, its identity or its
+// directory, rather than open it empty and let the provider accept
+// acknowledged payments again. A provider also compares its newest
+// receipts with what the chain settled; an Acknowledgement records that
+// the operator accepted a disagreement. A receipt's Resource is at most
+// MaxResourceLen bytes; WriteCSV writes cells a spreadsheet would run as
+// formulas with a leading quote.
+//
 // # Ownership
 //
 // Values passed in are copied; values returned (receipts, summaries,

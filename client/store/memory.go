@@ -16,6 +16,7 @@ type Memory struct {
 	mu       sync.RWMutex
 	closed   bool
 	warrants map[WarrantID]*memoryWarrant
+	acks     map[WarrantID]Acknowledgement
 }
 
 type memoryWarrant struct {
@@ -25,7 +26,7 @@ type memoryWarrant struct {
 
 // NewMemory returns an empty in-memory store.
 func NewMemory() *Memory {
-	return &Memory{warrants: make(map[WarrantID]*memoryWarrant)}
+	return &Memory{warrants: make(map[WarrantID]*memoryWarrant), acks: make(map[WarrantID]Acknowledgement)}
 }
 
 // Append implements Store. It is "durable" as soon as it returns.
@@ -212,6 +213,41 @@ func (m *Memory) Close() error {
 		return ErrClosed
 	}
 	m.closed = true
-	m.warrants = nil
+	m.warrants, m.acks = nil, nil
 	return nil
+}
+
+// Acknowledge implements Store.
+func (m *Memory) Acknowledge(ctx context.Context, a Acknowledgement) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := checkWarrant(a.Warrant); err != nil {
+		return err
+	}
+	a.AcknowledgedAt = canonicalTime(a.AcknowledgedAt)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrClosed
+	}
+	m.acks[a.Warrant] = a
+	return nil
+}
+
+// Acknowledged implements Store.
+func (m *Memory) Acknowledged(ctx context.Context, w WarrantID) (Acknowledgement, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return Acknowledgement{}, false, err
+	}
+	if err := checkWarrant(w); err != nil {
+		return Acknowledgement{}, false, err
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.closed {
+		return Acknowledgement{}, false, ErrClosed
+	}
+	a, ok := m.acks[w]
+	return a, ok, nil
 }

@@ -29,6 +29,7 @@ type disk struct {
 type image struct {
 	receipts    []store.Receipt // in walk order, so replaying is accepted
 	settlements []store.Settlement
+	acks        []store.Acknowledgement
 }
 
 func (d *disk) open(t *testing.T, dir string) store.Store {
@@ -37,7 +38,7 @@ func (d *disk) open(t *testing.T, dir string) store.Store {
 	d.mu.Unlock()
 
 	ctx := context.Background()
-	m := &memoryOnDisk{Memory: store.NewMemory(), disk: d, dir: dir, settled: make(map[store.WarrantID]bool)}
+	m := &memoryOnDisk{Memory: store.NewMemory(), disk: d, dir: dir, settled: make(map[store.WarrantID]bool), acked: make(map[store.WarrantID]bool)}
 	for _, r := range img.receipts {
 		if err := m.Append(ctx, r); err != nil {
 			t.Fatalf("replay %v: %v", r.Payment, err)
@@ -46,6 +47,11 @@ func (d *disk) open(t *testing.T, dir string) store.Store {
 	for _, s := range img.settlements {
 		if err := m.SaveSettlement(ctx, s); err != nil {
 			t.Fatalf("replay settlement: %v", err)
+		}
+	}
+	for _, a := range img.acks {
+		if err := m.Acknowledge(ctx, a); err != nil {
+			t.Fatalf("replay acknowledgement: %v", err)
 		}
 	}
 	return m
@@ -59,6 +65,17 @@ type memoryOnDisk struct {
 
 	mu      sync.Mutex
 	settled map[store.WarrantID]bool // warrants with a settlement
+	acked   map[store.WarrantID]bool // warrants with an acknowledgement
+}
+
+func (m *memoryOnDisk) Acknowledge(ctx context.Context, a store.Acknowledgement) error {
+	if err := m.Memory.Acknowledge(ctx, a); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.acked[a.Warrant] = true
+	m.mu.Unlock()
+	return nil
 }
 
 func (m *memoryOnDisk) SaveSettlement(ctx context.Context, s store.Settlement) error {
@@ -107,6 +124,15 @@ func (m *memoryOnDisk) image() (image, error) {
 		}
 		if ok {
 			img.settlements = append(img.settlements, s)
+		}
+	}
+	for w := range m.acked {
+		a, ok, err := m.Acknowledged(ctx, w)
+		if err != nil {
+			return image{}, err
+		}
+		if ok {
+			img.acks = append(img.acks, a)
 		}
 	}
 	return img, nil

@@ -53,6 +53,15 @@ func withFS(fs vfs.FS) Option {
 
 // Open opens the store in dir, creating it if needed. Only one process (and
 // one Pebble) may hold a directory at a time.
+//
+// Open keeps a sentinel file beside dir (SentinelPath) naming the store's
+// ID, which the database holds too. It refuses, with ErrDamaged and what to
+// do, a store that has lost its CURRENT file, its write-ahead log, its
+// identity or its whole directory since the sentinel was written, and a
+// directory holding another store: opened anyway, such a store would hold
+// fewer payments than were acknowledged. It cannot see the loss of some of
+// the log's writes; a provider cross-checks its newest receipts against
+// the chain for that.
 func Open(dir string, opts ...Option) (*Pebble, error) {
 	o := &pebble.Options{Logger: quietLogger{}}
 	for _, opt := range opts {
@@ -60,6 +69,17 @@ func Open(dir string, opts ...Option) (*Pebble, error) {
 	}
 	if o.FS == nil {
 		o.FS = vfs.Default
+	}
+	sentinel, hasSentinel, err := readSentinel(o.FS, SentinelPath(dir))
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", dir, err)
+	}
+	files, err := listDir(o.FS, dir)
+	if err == nil {
+		err = checkFiles(files, dir, hasSentinel)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", dir, err)
 	}
 	if err := durable.CreateDir(o.FS, dir, 0o700); err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", dir, err)
@@ -69,6 +89,9 @@ func Open(dir string, opts ...Option) (*Pebble, error) {
 		return nil, fmt.Errorf("store: open %s: %w", dir, err)
 	}
 	if err := durable.CheckFormat(db, keyFormat, formatVersion, ErrCorrupt); err != nil {
+		return nil, errors.Join(fmt.Errorf("store: open %s: %w", dir, err), db.Close())
+	}
+	if err := checkIdentity(o.FS, db, dir, sentinel, hasSentinel); err != nil {
 		return nil, errors.Join(fmt.Errorf("store: open %s: %w", dir, err), db.Close())
 	}
 	return &Pebble{db: db, locks: warrantLocks{m: make(map[WarrantID]*warrantLock)}}, nil
@@ -292,37 +315,58 @@ func listWarrants(iter *pebble.Iterator) ([]WarrantID, error) {
 
 // SaveSettlement implements Store.
 func (s *Pebble) SaveSettlement(ctx context.Context, st Settlement) error {
+	return s.setWarrantRecord(ctx, st.Warrant, prefixSettlement, appendSettlementValue(nil, st), "save settlement")
+}
+
+// LastSettlement implements Store.
+func (s *Pebble) LastSettlement(ctx context.Context, w WarrantID) (Settlement, bool, error) {
+	return getWarrantRecord(ctx, s, w, prefixSettlement, decodeSettlement)
+}
+
+// Acknowledge implements Store.
+func (s *Pebble) Acknowledge(ctx context.Context, a Acknowledgement) error {
+	return s.setWarrantRecord(ctx, a.Warrant, prefixAck, appendAckValue(nil, a), "acknowledge")
+}
+
+// Acknowledged implements Store.
+func (s *Pebble) Acknowledged(ctx context.Context, w WarrantID) (Acknowledgement, bool, error) {
+	return getWarrantRecord(ctx, s, w, prefixAck, decodeAck)
+}
+
+// setWarrantRecord writes value under prefix | w, synced: the one-record
+// writes (settlement, acknowledgement).
+func (s *Pebble) setWarrantRecord(ctx context.Context, w WarrantID, prefix byte, value []byte, what string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := checkWarrant(st.Warrant); err != nil {
+	if err := checkWarrant(w); err != nil {
 		return err
 	}
 	if !s.enter() {
 		return ErrClosed
 	}
 	defer s.exit()
-
-	key := warrantKeyWithPrefix(prefixSettlement, st.Warrant)
-	if err := s.db.Set(key, appendSettlementValue(nil, st), pebble.Sync); err != nil {
-		return fmt.Errorf("save settlement %s: %w", warrantHex(st.Warrant), err)
+	if err := s.db.Set(warrantKeyWithPrefix(prefix, w), value, pebble.Sync); err != nil {
+		return fmt.Errorf("%s %s: %w", what, warrantHex(w), err)
 	}
 	return nil
 }
 
-// LastSettlement implements Store.
-func (s *Pebble) LastSettlement(ctx context.Context, w WarrantID) (Settlement, bool, error) {
+// getWarrantRecord reads and decodes the record under prefix | w; ok is
+// false when there is none.
+func getWarrantRecord[T any](ctx context.Context, s *Pebble, w WarrantID, prefix byte, decode func(key, value []byte) (T, error)) (v T, ok bool, err error) {
 	if err := ctx.Err(); err != nil {
-		return Settlement{}, false, err
+		return v, false, err
 	}
 	if err := checkWarrant(w); err != nil {
-		return Settlement{}, false, err
+		return v, false, err
 	}
 	if !s.enter() {
-		return Settlement{}, false, ErrClosed
+		return v, false, ErrClosed
 	}
 	defer s.exit()
-	return s.settlement(s.db, w)
+	key := warrantKeyWithPrefix(prefix, w)
+	return get(s.db, key, func(value []byte) (T, error) { return decode(key, value) })
 }
 
 // Close implements Store. It waits for the operations in flight (a

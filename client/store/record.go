@@ -20,8 +20,13 @@ var ErrCorrupt = errors.New("store: corrupt record")
 // in keys are big-endian so that byte order is numeric order; integers in
 // values are varints (encoding/binary) behind a version byte.
 const (
-	// prefixMeta: "m" | name → store metadata; only keyFormat today.
-	// Covered by TestPebbleFormatVersion.
+	// prefixAck: "a" | warrant → the warrant's acknowledgement record
+	// (appendAckValue). Covered by the storetest suite and
+	// FuzzDecodeAcknowledgement.
+	prefixAck byte = 'a'
+
+	// prefixMeta: "m" | name → store metadata: keyFormat and keyIdentity.
+	// Covered by TestPebbleFormatVersion and TestOpenRefusesDamagedStore.
 	prefixMeta byte = 'm'
 
 	// prefixReceipt: "r" | warrant | epoch u32 BE | ordinal u64 BE →
@@ -52,6 +57,7 @@ const (
 	receiptVersion    byte = 1
 	warrantVersion    byte = 1
 	settlementVersion byte = 1
+	ackVersion        byte = 1
 )
 
 // receiptKeySuffix is epoch u32 BE | ordinal u64 BE.
@@ -234,6 +240,36 @@ func decodeSettlement(key, value []byte) (Settlement, error) {
 		return Settlement{}, fmt.Errorf("settlement %x: %w", key, err)
 	}
 	return s, nil
+}
+
+// appendAckValue appends the acknowledgement record of a:
+//
+//	version u8 | chain epoch uvarint | chain ordinal uvarint |
+//	acknowledged_at unix seconds varint | nanoseconds uvarint
+//
+// The warrant is in the key.
+func appendAckValue(dst []byte, a Acknowledgement) []byte {
+	dst = append(dst, ackVersion)
+	dst = binary.AppendUvarint(dst, uint64(a.ChainEpoch))
+	dst = binary.AppendUvarint(dst, a.ChainOrdinal)
+	return appendTime(dst, a.AcknowledgedAt)
+}
+
+func decodeAck(key, value []byte) (Acknowledgement, error) {
+	w, _, err := parseKey(key, prefixAck, 0)
+	if err != nil {
+		return Acknowledgement{}, err
+	}
+	a := Acknowledgement{Warrant: w}
+	d := decoder{b: value}
+	d.version(ackVersion)
+	a.ChainEpoch = d.uint32()
+	a.ChainOrdinal = d.uvarint()
+	a.AcknowledgedAt = d.time()
+	if err := d.finish(); err != nil {
+		return Acknowledgement{}, fmt.Errorf("acknowledgement %x: %w", key, err)
+	}
+	return a, nil
 }
 
 // appendTime appends t as unix seconds (varint) and nanoseconds (uvarint):

@@ -78,6 +78,19 @@ type WarrantSummary struct {
 	LastSettlement *Settlement // nil when none
 }
 
+// Acknowledgement records that the operator accepted a disagreement
+// between the store and the chain for one warrant: the chain had settled
+// ordinals the store has no receipt for (a lost store, or another provider
+// instance with the same key). The provider asks once per finding: it
+// refuses to start on a finding that is not covered by the warrant's
+// acknowledgement.
+type Acknowledgement struct {
+	Warrant        WarrantID
+	ChainEpoch     uint32 // the warrant's epoch on chain when acknowledged
+	ChainOrdinal   uint64 // its last settled ordinal on chain then
+	AcknowledgedAt time.Time
+}
+
 // ReceiptFilter selects receipts. The zero value selects all.
 type ReceiptFilter struct {
 	Warrant *WarrantID // only this warrant
@@ -108,6 +121,12 @@ type Store interface {
 	// LastSettlement returns the latest settlement of w; ok is false when
 	// there is none.
 	LastSettlement(ctx context.Context, w WarrantID) (s Settlement, ok bool, err error)
+	// Acknowledge durably records a as the acknowledgement of its
+	// warrant, replacing any earlier one.
+	Acknowledge(ctx context.Context, a Acknowledgement) error
+	// Acknowledged returns the acknowledgement of w; ok is false when
+	// there is none.
+	Acknowledged(ctx context.Context, w WarrantID) (a Acknowledgement, ok bool, err error)
 	// Close releases the store; later calls fail with ErrClosed.
 	Close() error
 }

@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T, dir string) store.Store) {
 		{"ReceiptsStopOnError", testReceiptsStopOnError},
 		{"ReceiptsReentrant", testReceiptsReentrant},
 		{"Settlement", testSettlement},
+		{"Acknowledgement", testAcknowledgement},
 		{"ReturnedValuesAreCopies", testReturnedValuesAreCopies},
 		{"ConcurrentDifferentWarrants", testConcurrentDifferentWarrants},
 		{"ConcurrentSameOrdinals", testConcurrentSameOrdinals},
@@ -410,6 +411,50 @@ func testReceiptsReentrant(t *testing.T, open func(*testing.T) store.Store) {
 		t.Fatalf("walk saw ordinals %v, want [1 2]: the walk is a snapshot", seen)
 	}
 	requireNewest(t, s, w, receipt(w, 1, 12, base))
+}
+
+// testAcknowledgement: an acknowledgement is kept per warrant, replaced by
+// the next one, and still there after a reopen.
+func testAcknowledgement(t *testing.T, open func(*testing.T) store.Store) {
+	s := open(t)
+	ctx := context.Background()
+	w, other := warrant(0x01, 0x02), warrant(0x01, 0x03)
+	if got, ok, err := s.Acknowledged(ctx, w); err != nil || ok {
+		t.Fatalf("no acknowledgement yet: %+v, ok %v, err %v", got, ok, err)
+	}
+	first := store.Acknowledgement{Warrant: w, ChainEpoch: 2, ChainOrdinal: 7, AcknowledgedAt: base.In(time.FixedZone("x", 3600))}
+	second := store.Acknowledgement{Warrant: w, ChainEpoch: 3, ChainOrdinal: 1<<64 - 1, AcknowledgedAt: base.Add(time.Hour)}
+	for _, a := range []store.Acknowledgement{first, second} {
+		if err := s.Acknowledge(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+		requireAcknowledged(t, s, a)
+	}
+	if got, ok, err := s.Acknowledged(ctx, other); err != nil || ok {
+		t.Fatalf("other warrant: %+v, ok %v, err %v", got, ok, err)
+	}
+	if err := s.Acknowledge(ctx, store.Acknowledgement{Warrant: store.WarrantID{Payer: strings.Repeat("p", 256)}}); err == nil {
+		t.Fatal("acknowledgement with a 256-byte payer was saved")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	requireAcknowledged(t, open(t), second)
+}
+
+func requireAcknowledged(t *testing.T, s store.Store, want store.Acknowledgement) {
+	t.Helper()
+	got, ok, err := s.Acknowledged(context.Background(), want.Warrant)
+	if err != nil || !ok {
+		t.Fatalf("acknowledged: ok %v, err %v", ok, err)
+	}
+	if !got.AcknowledgedAt.Equal(want.AcknowledgedAt) || got.AcknowledgedAt.Location() != time.UTC {
+		t.Fatalf("acknowledged at %v, want %v in UTC", got.AcknowledgedAt, want.AcknowledgedAt)
+	}
+	got.AcknowledgedAt, want.AcknowledgedAt = time.Time{}, time.Time{}
+	if got != want {
+		t.Fatalf("acknowledged:\n got %+v\nwant %+v", got, want)
+	}
 }
 
 func testSettlement(t *testing.T, open func(*testing.T) store.Store) {
