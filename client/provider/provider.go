@@ -55,6 +55,10 @@ type Config struct {
 	Log *slog.Logger
 	// Metrics, if set, is updated as payments and settlements happen.
 	Metrics *Metrics
+	// AcceptStoreMismatch makes New record, instead of refuse, what its
+	// cross-check of the store with the chain finds (ErrStoreMismatch):
+	// the operator's acknowledgement, asked once per finding.
+	AcceptStoreMismatch bool
 }
 
 func (c *Config) defaults() error {
@@ -134,6 +138,9 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 			return nil, fmt.Errorf("provider: load warrants: %w", err)
 		}
 		w.newest, w.has = s.Newest, true
+	}
+	if err := p.checkStore(ctx, sums); err != nil {
+		return nil, err
 	}
 	p.settler = newSettler(p)
 	return p, nil

@@ -63,6 +63,7 @@ and at once when a warrant is revoked, before its deadline minus --margin.`,
 	f.Duration("margin", 10*time.Minute, "settlement safety margin before a revoked warrant's deadline")
 	f.Duration("poll", 30*time.Second, "how often warrants with unsettled payments are checked for revocation")
 	f.String("exposure-cap", "0", "most a warrant may owe unsettled (0: up to its balance)")
+	f.Bool("accept-store-mismatch", false, "start although the store lacks payments the chain settled (recorded in the store; asked once per finding)")
 	return cmd
 }
 
@@ -126,6 +127,9 @@ func (a *app) openProvider(ctx context.Context, f serveFlags) (*servingProvider,
 		dir = filepath.Join(a.v.GetString("home"), "provider")
 	}
 	st, err := store.Open(dir)
+	if errors.Is(err, store.ErrDamaged) {
+		return nil, withHint(fmt.Errorf("open payment store %s: %w", dir, err), exitFailure, "nothing is served on a store that lost acknowledged payments")
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open payment store %s: %w", dir, err)
 	}
@@ -135,11 +139,15 @@ func (a *app) openProvider(ctx context.Context, f serveFlags) (*servingProvider,
 		Chain: c, Key: key, Store: st, Threshold: f.threshold, ExposureCap: f.exposure, Schedule: f.schedule,
 		Margin: a.v.GetDuration("margin"), PollInterval: a.v.GetDuration("poll"),
 		Log: slog.New(slog.NewTextHandler(os.Stderr, nil)), Metrics: provider.NewMetrics(reg),
+		AcceptStoreMismatch: a.v.GetBool("accept-store-mismatch"),
 	})
 	if err != nil {
 		_ = st.Close()
-		if errors.Is(err, provider.ErrUnsafeSettings) {
+		switch {
+		case errors.Is(err, provider.ErrUnsafeSettings):
 			return nil, withHint(err, exitUsage, "--poll must be below --margin")
+		case errors.Is(err, provider.ErrStoreMismatch):
+			return nil, withHint(err, exitFailure, "once you have checked: micropay provider serve --accept-store-mismatch (recorded in the store; asked once per finding)")
 		}
 		return nil, err
 	}
