@@ -76,6 +76,9 @@ func (p *Provider) Accept(ctx context.Context, in Payment) (*Accepted, error) {
 }
 
 func (p *Provider) accept(ctx context.Context, in Payment) (*Accepted, error) {
+	if err := store.CheckResource(in.Resource); err != nil {
+		return nil, reject(ReasonMalformed, "%w", err) // before any chain read
+	}
 	w, err := p.warrantFor(string(in.Payer.Bytes()))
 	if err != nil {
 		return nil, reject(ReasonMalformed, "%v", err)
