@@ -167,6 +167,7 @@ func TestCLIEndToEnd(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(ok(t, mp(t, cons, node, "--json", "warrant", "info", provAgent)).stdout), &info))
 	require.EqualValues(t, 2_100, info.Paid)
 	require.EqualValues(t, 2_500_000-2_100, info.Balance)
+	requireConsumerHardening(t, cons, node, svc, provAgent)
 
 	ok(t, mp(t, cons, node, "warrant", "revoke", provAgent))
 	r = mp(t, cons, node, "warrant", "revoke", provAgent)

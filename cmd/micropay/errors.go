@@ -69,7 +69,8 @@ func classify(err error) (int, string) {
 		return exitNotFound, err.Error() + "\n  open one with `micropay warrant add PROVIDER AMOUNT`"
 	case errors.Is(err, consumer.ErrCapExceeded):
 		return exitRefused, err.Error() + "\n  raise --max-price / --max-total if you mean to pay more"
-	case errors.Is(err, consumer.ErrTermsChanged), errors.Is(err, consumer.ErrRejected), errors.Is(err, consumer.ErrNoOffer):
+	case errors.Is(err, consumer.ErrTermsChanged), errors.Is(err, consumer.ErrRejected), errors.Is(err, consumer.ErrNoOffer),
+		errors.Is(err, consumer.ErrPinMismatch), errors.Is(err, consumer.ErrStateMismatch):
 		return exitRefused, err.Error()
 	case isRejection(err):
 		return exitRefused, err.Error()

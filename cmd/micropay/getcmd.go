@@ -11,72 +11,112 @@ import (
 	"github.com/micropay/micropay/client/consumer"
 )
 
+// getFlags are the flags of `micropay get`.
+type getFlags struct {
+	maxPrice, maxTotal, output string
+	allowPriceChange, repin    bool
+}
+
 func (a *app) getCommand() *cobra.Command {
-	var maxPrice, maxTotal, output string
-	var allowPriceChange bool
+	var f getFlags
 	cmd := &cobra.Command{
-		Use:     "get URL",
-		Short:   "Fetch a paywalled resource, paying 402 answers within your caps (like curl)",
+		Use:   "get URL",
+		Short: "Fetch a paywalled resource, paying 402 answers within your caps (like curl)",
+		Long: `Fetch URL, paying a 402 answer with a micropay payment within --max-price and --max-total.
+
+The first payment to an origin (scheme://host[:port]) pins it to the provider it paid, in
+HOME/known_providers, like SSH's known_hosts. Afterwards get refuses, signing nothing, a 402 from
+that origin naming another provider, and a 402 from another origin naming that provider (a site
+relaying the provider's 402 would get what you pay for). --repin accepts URL's origin for the
+provider its 402 names, once you have checked that the change is genuine. Your agent ID
+(MICROPAY-PAYER) is sent only to pinned origins.`,
 		GroupID: "consumer",
 		Args:    exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			price, err := parseAmount("--max-price", maxPrice)
-			if err != nil {
-				return err
-			}
-			total, err := parseAmount("--max-total", maxTotal)
-			if err != nil {
-				return err
-			}
-			c, done, err := a.consumer(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer done()
-			tr, err := consumer.NewTransport(c.Payer, consumer.TransportOptions{MaxPrice: price, MaxTotal: total, AllowPriceChange: allowPriceChange})
-			if err != nil {
-				return usageErrorf("%v", err)
-			}
-			req, err := http.NewRequestWithContext(cmd.Context(), http.MethodGet, args[0], nil)
-			if err != nil {
-				return usageErrorf("URL %q: %v", args[0], err)
-			}
-			resp, err := (&http.Client{Transport: tr}).Do(req)
-			if err != nil {
-				return err
-			}
-			defer resp.Body.Close()
-			if resp.StatusCode >= 300 {
-				body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-				return fmt.Errorf("%s answered %s: %s", args[0], resp.Status, body)
-			}
-			var w io.Writer = os.Stdout
-			if output != "" {
-				f, err := os.Create(output)
-				if err != nil {
-					return err
-				}
-				defer f.Close()
-				w = f
-			}
-			n, err := io.Copy(w, resp.Body)
-			if err != nil {
-				return fmt.Errorf("read %s: %w", args[0], err)
-			}
-			if a.json && output == "" {
-				return nil // the body is the output
-			}
-			if a.json {
-				a.printJSON(os.Stdout, map[string]any{"url": args[0], "bytes": n, "paid": tr.Spent(), "file": output})
-			} else {
-				fmt.Fprintf(os.Stderr, "paid %s for %s (%d bytes)\n", tokens(tr.Spent()), args[0], n)
-			}
-			return nil
+			return a.get(cmd, args[0], f)
 		},
 	}
-	cmd.Flags().StringVar(&maxPrice, "max-price", "10_000", "most you pay for one piece, in base tokens")
-	cmd.Flags().StringVar(&maxTotal, "max-total", "100_000", "most you pay in this run, in base tokens")
-	cmd.Flags().StringVarP(&output, "output", "o", "", "write the body to this file instead of stdout")
-	cmd.Flags().BoolVar(&allowPriceChange, "allow-price-change", false, "keep paying if the provider changes its price (within --max-price)")
+	cmd.Flags().StringVar(&f.maxPrice, "max-price", "10_000", "most you pay for one piece, in base tokens")
+	cmd.Flags().StringVar(&f.maxTotal, "max-total", "100_000", "most you pay in this run, in base tokens")
+	cmd.Flags().StringVarP(&f.output, "output", "o", "", "write the body to this file instead of stdout")
+	cmd.Flags().BoolVar(&f.allowPriceChange, "allow-price-change", false, "keep paying if the provider changes its price (within --max-price)")
+	cmd.Flags().BoolVar(&f.repin, "repin", false, "pin URL's origin to the provider its 402 names, replacing or adding to the pins in HOME/known_providers")
 	return cmd
+}
+
+// get runs `micropay get`.
+func (a *app) get(cmd *cobra.Command, rawURL string, f getFlags) error {
+	price, err := parseAmount("--max-price", f.maxPrice)
+	if err != nil {
+		return err
+	}
+	total, err := parseAmount("--max-total", f.maxTotal)
+	if err != nil {
+		return err
+	}
+	u, err := httpURL("URL", rawURL)
+	if err != nil {
+		return err
+	}
+	opts := consumer.TransportOptions{MaxPrice: price, MaxTotal: total, AllowPriceChange: f.allowPriceChange}
+	if f.repin {
+		opts.RepinOrigin = consumer.Origin(u)
+	}
+	c, done, err := a.consumer(cmd.Context())
+	if err != nil {
+		return err
+	}
+	defer done()
+	// Read the pins only now: the payer state's lock keeps another
+	// micropay on this home from rewriting them until done.
+	if opts.Pins, err = a.openPins(); err != nil {
+		return err
+	}
+	tr, err := consumer.NewTransport(c.Payer, opts)
+	if err != nil {
+		return usageErrorf("%v", err)
+	}
+	req, err := http.NewRequestWithContext(cmd.Context(), http.MethodGet, rawURL, nil)
+	if err != nil {
+		return usageErrorf("URL %q: %v", rawURL, err)
+	}
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+		return fmt.Errorf("%s answered %s: %s", rawURL, resp.Status, body)
+	}
+	n, err := writeBody(resp.Body, f.output)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", rawURL, err)
+	}
+	switch {
+	case a.json && f.output == "":
+		// the body is the output
+	case a.json:
+		a.printJSON(os.Stdout, map[string]any{"url": rawURL, "bytes": n, "paid": tr.Spent(), "file": f.output})
+	default:
+		fmt.Fprintf(os.Stderr, "paid %s for %s (%d bytes)\n", tokens(tr.Spent()), rawURL, n)
+	}
+	return nil
+}
+
+// writeBody copies body to the file output, or to stdout when output is
+// empty, and returns how many bytes it wrote.
+func writeBody(body io.Reader, output string) (int64, error) {
+	if output == "" {
+		return io.Copy(os.Stdout, body)
+	}
+	f, err := os.Create(output)
+	if err != nil {
+		return 0, err
+	}
+	n, err := io.Copy(f, body)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return n, err
 }

@@ -8,13 +8,21 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/iotaledger/wasp/packages/isc"
+
 	"github.com/micropay/micropay/client/chain"
+	"github.com/micropay/micropay/client/consumer"
 )
 
 func (a *app) warrantCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "warrant", Short: "Open, top up, revoke, close and inspect warrants", GroupID: "consumer"}
+	cmd := &cobra.Command{Use: "warrant", Short: "Open, top up, revoke, close, inspect and resync warrants", GroupID: "consumer"}
+	cmd.AddCommand(a.warrantAddCommand(), a.warrantTopUpCommand(), a.warrantRevokeCommand(),
+		a.warrantCloseCommand(), a.warrantInfoCommand(), a.warrantResyncCommand())
+	return cmd
+}
 
+func (a *app) warrantAddCommand() *cobra.Command {
 	var closeTimeout time.Duration
+	var origin string
 	add := &cobra.Command{
 		Use:   "add PROVIDER AMOUNT",
 		Short: "Lock AMOUNT base tokens for PROVIDER (registers your key if needed)",
@@ -25,15 +33,38 @@ func (a *app) warrantCommand() *cobra.Command {
 				return err
 			}
 			return a.withConsumer(cmd, args[0], func(c consumerOps, provider isc.AgentID) (string, any, error) {
+				if err := a.pinOrigin(origin, provider); err != nil {
+					return "", nil, err
+				}
 				rec, err := c.AddWarrant(cmd.Context(), provider, amount, closeTimeout)
 				return fmt.Sprintf("locked %s for %s", tokens(amount), provider), viewReceipt(rec), err
 			})
 		},
 	}
 	add.Flags().DurationVar(&closeTimeout, "close-timeout", 0, "time from revoke to deadline (default: the contract's, 1h); fixed for the warrant's life")
-	cmd.AddCommand(add)
+	add.Flags().StringVar(&origin, "origin", "", "pin this URL's origin to PROVIDER now (HOME/known_providers), so no other site is pinned for it first")
+	return add
+}
 
-	cmd.AddCommand(&cobra.Command{
+// pinOrigin pins the origin of rawURL to provider, unless rawURL is empty.
+// It runs while the payer state is held (withConsumer).
+func (a *app) pinOrigin(rawURL string, provider isc.AgentID) error {
+	if rawURL == "" {
+		return nil
+	}
+	u, err := httpURL("--origin", rawURL)
+	if err != nil {
+		return err
+	}
+	pins, err := a.openPins()
+	if err != nil {
+		return err
+	}
+	return pins.Bind(consumer.Origin(u), provider.String(), false)
+}
+
+func (a *app) warrantTopUpCommand() *cobra.Command {
+	return &cobra.Command{
 		Use:   "topup PROVIDER AMOUNT",
 		Short: "Add AMOUNT base tokens to your warrant for PROVIDER",
 		Args:  exactArgs(2),
@@ -47,8 +78,11 @@ func (a *app) warrantCommand() *cobra.Command {
 				return fmt.Sprintf("added %s to the warrant for %s", tokens(amount), provider), viewReceipt(rec), err
 			})
 		},
-	})
-	cmd.AddCommand(&cobra.Command{
+	}
+}
+
+func (a *app) warrantRevokeCommand() *cobra.Command {
+	return &cobra.Command{
 		Use:   "revoke PROVIDER",
 		Short: "Revoke your warrant for PROVIDER: it settles until the deadline, then the rest comes back",
 		Args:  exactArgs(1),
@@ -64,8 +98,10 @@ func (a *app) warrantCommand() *cobra.Command {
 				return msg, map[string]any{"receipt": viewReceipt(rec), "deadline": info.Deadline}, err
 			})
 		},
-	})
+	}
+}
 
+func (a *app) warrantCloseCommand() *cobra.Command {
 	var payerFlag string
 	closeCmd := &cobra.Command{
 		Use:   "close [PROVIDER]",
@@ -104,8 +140,10 @@ func (a *app) warrantCommand() *cobra.Command {
 		},
 	}
 	closeCmd.Flags().StringVar(&payerFlag, "payer", "", "the warrant's payer, when you close as its provider or as a third party")
-	cmd.AddCommand(closeCmd)
+	return closeCmd
+}
 
+func (a *app) warrantInfoCommand() *cobra.Command {
 	var infoPayer string
 	info := &cobra.Command{
 		Use:   "info PROVIDER",
@@ -142,8 +180,7 @@ func (a *app) warrantCommand() *cobra.Command {
 		},
 	}
 	info.Flags().StringVar(&infoPayer, "payer", "", "the warrant's payer (default: your key's agent)")
-	cmd.AddCommand(info)
-	return cmd
+	return info
 }
 
 // consumerOps is what the warrant subcommands use of a consumer.
@@ -157,11 +194,7 @@ type consumerOps interface {
 // withConsumer runs op for the provider argument with the key file's
 // consumer and prints what it returns.
 func (a *app) withConsumer(cmd *cobra.Command, providerArg string, op func(c consumerOps, provider isc.AgentID) (string, any, error)) error {
-	provider, err := agentArg("PROVIDER", providerArg)
-	if err != nil {
-		return err
-	}
-	c, done, err := a.consumer(cmd.Context())
+	c, provider, done, err := a.consumerFor(cmd, providerArg)
 	if err != nil {
 		return err
 	}
@@ -172,4 +205,16 @@ func (a *app) withConsumer(cmd *cobra.Command, providerArg string, op func(c con
 	}
 	a.emit(out, human)
 	return nil
+}
+
+// consumerFor parses the provider argument and opens the key file's
+// consumer. Call done when finished with it.
+func (a *app) consumerFor(cmd *cobra.Command, providerArg string) (c *consumer.Consumer, provider isc.AgentID, done func(), err error) {
+	if provider, err = agentArg("PROVIDER", providerArg); err != nil {
+		return nil, nil, nil, err
+	}
+	if c, done, err = a.consumer(cmd.Context()); err != nil {
+		return nil, nil, nil, err
+	}
+	return c, provider, done, nil
 }
