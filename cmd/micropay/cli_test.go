@@ -155,6 +155,8 @@ func TestCLIEndToEnd(t *testing.T) {
 	tok, err := os.ReadFile(filepath.Join(prov, "operator-token"))
 	require.NoError(t, err)
 	ok(t, mp(t, cons, node, "provider", "status", adminURL, "--admin-token", strings.TrimSpace(string(tok))))
+	t.Setenv("MICROPAY_ADMIN_TOKEN", strings.TrimSpace(string(tok))) // the environment overrides the file too
+	ok(t, mp(t, cons, node, "provider", "status", adminURL))
 
 	r = ok(t, mp(t, prov, node, "--json", "provider", "status", adminURL))
 	require.Contains(t, r.stdout, `"unsettled": 2100`)
