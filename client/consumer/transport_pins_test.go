@@ -153,3 +153,24 @@ func TestTransportChangedBindingNeedsRepin(t *testing.T) {
 	accepted, _, _ := p2.stats()
 	require.Len(t, accepted, 1)
 }
+
+func TestTransportPinsOnlyWhatItPays(t *testing.T) {
+	s := newShop(t, 1_000)
+	pins := consumer.NewPins()
+	_, client := s.transport(t, consumer.TransportOptions{MaxPrice: 1_000, MaxTotal: 10_000, Pins: pins})
+	_, err := get(t, client, s.srv.URL+"/x")
+	require.ErrorIs(t, err, consumer.ErrNoWarrant)
+	require.False(t, pins.Bound(s.srv.URL), "no warrant, no payment: no pin")
+
+	s.addWarrant(t, 1_000_000)
+	_, capped := s.transport(t, consumer.TransportOptions{MaxPrice: 999, MaxTotal: 10_000, Pins: pins})
+	_, err = get(t, capped, s.srv.URL+"/x")
+	require.ErrorIs(t, err, consumer.ErrCapExceeded)
+	require.False(t, pins.Bound(s.srv.URL), "capped: no pin")
+
+	// So an offer made to the consumer but not paid pins nothing that
+	// could stand in the way of the provider's own origin later.
+	_, err = get(t, client, s.srv.URL+"/x")
+	require.NoError(t, err)
+	require.True(t, pins.Bound(s.srv.URL))
+}
