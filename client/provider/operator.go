@@ -165,7 +165,7 @@ func (a OperatorAccess) Guard(next http.Handler) (http.Handler, error) {
 	if len(a.Hosts) == 0 {
 		return nil, errors.New("provider: operator API needs at least one allowed host")
 	}
-	want := []byte("Bearer " + a.Token)
+	want := []byte(a.Token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !a.allowsHost(r.Host) {
 			httpError(w, http.StatusMisdirectedRequest, "host_not_allowed", fmt.Errorf(
@@ -176,7 +176,7 @@ func (a OperatorAccess) Guard(next http.Handler) (http.Handler, error) {
 			httpError(w, http.StatusForbidden, "cross_origin", err)
 			return
 		}
-		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+		if subtle.ConstantTimeCompare(bearer(r), want) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="micropay operator API"`)
 			httpError(w, http.StatusUnauthorized, "unauthorized", errors.New(
 				"the operator API needs \"Authorization: Bearer TOKEN\" with the token from the provider's home (operator-token)"))
@@ -184,6 +184,17 @@ func (a OperatorAccess) Guard(next http.Handler) (http.Handler, error) {
 		}
 		next.ServeHTTP(w, r)
 	}), nil
+}
+
+// bearer returns the credentials of an "Authorization: Bearer" header (the
+// scheme is case-insensitive, RFC 9110), or nil.
+func bearer(r *http.Request) []byte {
+	const scheme = "bearer "
+	h := r.Header.Get("Authorization")
+	if len(h) < len(scheme) || !strings.EqualFold(h[:len(scheme)], scheme) {
+		return nil
+	}
+	return []byte(h[len(scheme):])
 }
 
 // allowsHost reports whether hostport (a Host header) names an allowed

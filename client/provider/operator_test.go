@@ -98,7 +98,9 @@ func TestOperatorAPIRefusesStrangers(t *testing.T) {
 		require.Zero(t, h.info().Paid, "%s: a refused request settled", c.name)
 	}
 
-	status, body := operatorDo(t, http.MethodPost, settle, "", with("Origin", "http://"+self))
+	status, body := operatorDo(t, http.MethodGet, srv.URL+"/operator/warrants", "", map[string]string{"Authorization": "bearer " + testToken})
+	require.Equal(t, http.StatusOK, status, "the scheme is case-insensitive: %s", body)
+	status, body = operatorDo(t, http.MethodPost, settle, "", with("Origin", "http://"+self))
 	require.Equal(t, http.StatusOK, status, "same origin: %s", body)
 	require.EqualValues(t, 5_000, h.info().Paid)
 	status, body = operatorDo(t, http.MethodGet, srv.URL+"/operator/warrants", "localhost", operatorAuth)
