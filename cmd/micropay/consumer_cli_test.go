@@ -56,4 +56,24 @@ func requireConsumerHardening(t *testing.T, home, node, svc, provider string) {
 	require.Contains(t, r.stderr, "paid 700 base tokens")
 	r = ok(t, mp(t, home, node, "warrant", "resync", provider))
 	require.Contains(t, r.stdout, "nothing to adopt")
+
+	// warrant add --origin pins before it sends anything: a conflicting
+	// pin stops it with no funds moved.
+	before := ok(t, mp(t, home, node, "--json", "warrant", "info", provider)).stdout
+	r = mp(t, home, node, "warrant", "add", provider, "1000", "--origin", "https://other.example/shop")
+	require.Equal(t, exitRefused, r.code, r.stderr)
+	require.Contains(t, r.stderr, "which is pinned to "+origin)
+	require.Equal(t, before, ok(t, mp(t, home, node, "--json", "warrant", "info", provider)).stdout, "nothing moved")
+	ok(t, mp(t, home, node, "warrant", "add", provider, "1000", "--origin", origin+"/piece/1"))
+}
+
+func TestCLIWarrantAddOriginMustBeAURL(t *testing.T) {
+	home := t.TempDir()
+	dead := "http://" + freeAddr(t)
+	ok(t, mp(t, home, dead, "key", "new"))
+	r := mp(t, home, dead, "warrant", "add", "tgl1qqn885wfcll4d4ayamawzugg0eatjgvhp74xu87n3t89dy6tyew0spgjut7", "1000", "--origin", "shop.example")
+	require.Equal(t, exitUsage, r.code, "checked before the node is asked: %s", r.stderr)
+	require.Contains(t, r.stderr, `--origin "shop.example" is not an http:// or https:// URL`)
+	r = mp(t, home, dead, "get", "ftp://shop.example/x")
+	require.Equal(t, exitUsage, r.code, r.stderr)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -32,8 +33,14 @@ func (a *app) warrantAddCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			var pinned *url.URL
+			if origin != "" {
+				if pinned, err = httpURL("--origin", origin); err != nil {
+					return err
+				}
+			}
 			return a.withConsumer(cmd, args[0], func(c consumerOps, provider isc.AgentID) (string, any, error) {
-				if err := a.pinOrigin(origin, provider); err != nil {
+				if err := a.pinOrigin(pinned, provider); err != nil {
 					return "", nil, err
 				}
 				rec, err := c.AddWarrant(cmd.Context(), provider, amount, closeTimeout)
@@ -46,15 +53,11 @@ func (a *app) warrantAddCommand() *cobra.Command {
 	return add
 }
 
-// pinOrigin pins the origin of rawURL to provider, unless rawURL is empty.
-// It runs while the payer state is held (withConsumer).
-func (a *app) pinOrigin(rawURL string, provider isc.AgentID) error {
-	if rawURL == "" {
+// pinOrigin pins the origin of u to provider, unless u is nil. It runs
+// while the payer state is held (withConsumer), before any request.
+func (a *app) pinOrigin(u *url.URL, provider isc.AgentID) error {
+	if u == nil {
 		return nil
-	}
-	u, err := httpURL("--origin", rawURL)
-	if err != nil {
-		return err
 	}
 	pins, err := a.openPins()
 	if err != nil {
