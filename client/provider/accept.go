@@ -18,6 +18,7 @@ const (
 	ReasonUnknownPayer = "unknown_payer" // the payer registered no public key
 	ReasonExposureCap  = "exposure_cap"  // the warrant's unsettled amount would pass the cap
 	ReasonMalformed    = "malformed"     // the payment or its envelope could not be decoded
+	ReasonZeroPrice    = "zero_price"    // the piece was priced 0: a payment must buy an increment above zero
 	// ReasonShortTimeout: the warrant's close timeout is shorter than the
 	// provider's settlement margin, so a revocation would leave no time to settle.
 	ReasonShortTimeout = "close_timeout_too_short"
@@ -48,8 +49,12 @@ func reject(reason string, format string, args ...any) *Rejection {
 type Payment struct {
 	Payer    isc.AgentID
 	Payment  payment.Payment
-	Price    uint64 // what the piece costs
+	Price    uint64 // what the piece costs; must be above zero
 	Resource string // what is being bought, for the receipt
+	// Client is who sent the payment, as ClientKey gives it: chain look-ups
+	// of payers the provider does not know are rate-limited per Client.
+	// Empty for trusted callers: not limited.
+	Client string
 }
 
 // Accepted is the acknowledgement of a stored payment.
@@ -63,9 +68,11 @@ type Accepted struct {
 
 // Accept checks a payment against the provider's rules (payment.Accept,
 // the same code the contract settles by, plus the exposure cap), stores it
-// durably and only then returns. A refused payment is a *Rejection and
-// nothing is stored. Payments of one warrant are serialized; payments of
-// different warrants proceed in parallel and share the store's syncs.
+// durably and only then returns. A refused payment is a *Rejection, one
+// refused unjudged because its client looked up too many unknown payers a
+// *RateLimitedError; either way nothing is stored. Payments of one warrant
+// are serialized; payments of different warrants proceed in parallel and
+// share the store's syncs.
 func (p *Provider) Accept(ctx context.Context, in Payment) (*Accepted, error) {
 	start := p.cfg.Clock.Now()
 	acc, err := p.accept(ctx, in)
@@ -79,57 +86,28 @@ func (p *Provider) accept(ctx context.Context, in Payment) (*Accepted, error) {
 	if err := store.CheckResource(in.Resource); err != nil {
 		return nil, reject(ReasonMalformed, "%w", err) // before any chain read
 	}
-	w, err := p.warrantFor(string(in.Payer.Bytes()))
+	if in.Price == 0 {
+		return nil, reject(ReasonZeroPrice, "the price is 0: a payment must buy an increment above zero (serve free pieces without one)")
+	}
+	w, err := p.lookup(ctx, in.Client, in.Payer)
 	if err != nil {
-		return nil, reject(ReasonMalformed, "%v", err)
+		return nil, err
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-
-	if w.infoRead.IsZero() || p.cfg.Clock.Since(w.infoRead) >= p.cfg.InfoMaxAge {
-		if err := p.refresh(ctx, w); err != nil {
-			return nil, fmt.Errorf("read warrant of %s: %w", in.Payer, err)
-		}
+	w.intakeMu.Lock()
+	defer w.intakeMu.Unlock()
+	ck, err := p.checkable(ctx, w)
+	if err != nil {
+		return nil, err
 	}
-	if !w.info.Exists {
-		return nil, reject(ReasonNoWarrant, "%s has no warrant for provider %s", in.Payer, p.agent)
-	}
-	if margin := uint64(p.cfg.Margin / time.Second); w.info.CloseTimeout < margin {
-		return nil, reject(ReasonShortTimeout, "the warrant's close timeout of %d s is shorter than this provider's settlement margin of %d s; open a warrant with a longer one", w.info.CloseTimeout, margin)
-	}
-	if w.pubKey == nil {
-		pk, err := p.cfg.Chain.PublicKey(ctx, in.Payer)
-		if err != nil {
-			return nil, fmt.Errorf("read public key of %s: %w", in.Payer, err)
-		}
-		if pk == nil {
-			return nil, reject(ReasonUnknownPayer, "%s has not registered a public key", in.Payer)
-		}
-		w.pubKey = pk
-	}
-
-	intake := payment.Intake{
-		Epoch:       w.info.Epoch,
-		LastOrdinal: w.info.LastOrdinal,
-		LastTotal:   w.info.Paid,
-		Settled:     w.info.Paid,
-		Balance:     w.info.Balance,
-		Price:       in.Price,
-		Deadline:    w.info.Deadline,
-		Margin:      uint64(p.cfg.Margin / time.Second),
-	}
-	if w.has && w.newest.Payment.Epoch == w.info.Epoch {
-		intake.LastOrdinal = max(intake.LastOrdinal, w.newest.Payment.Ordinal)
-		intake.LastTotal = max(intake.LastTotal, w.newest.Payment.Total)
-	}
-	if w.info.Revoked() {
+	intake := ck.intake(in.Price, p.cfg.Margin)
+	if ck.info.Revoked() {
 		now, err := p.cfg.Chain.Now(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("read chain time: %w", err)
 		}
 		intake.Now = uint64(now.Unix())
 	}
-	sig := payment.Signed{Warrant: chain.PaymentWarrant(p.cfg.Chain, in.Payer, p.agent), PublicKey: w.pubKey}
+	sig := payment.Signed{Warrant: chain.PaymentWarrant(p.cfg.Chain, in.Payer, p.agent), PublicKey: ck.pubKey}
 	price, err := payment.Accept(intake, in.Payment, sig)
 	if err != nil {
 		var re *payment.RuleError
@@ -138,34 +116,126 @@ func (p *Provider) accept(ctx context.Context, in Payment) (*Accepted, error) {
 		}
 		return nil, err
 	}
-	unsettled := in.Payment.Total - w.info.Paid
+	unsettled := in.Payment.Total - ck.info.Paid
 	if cap := p.cfg.ExposureCap; cap > 0 && unsettled > cap {
 		p.settler.trigger(w)
 		return nil, reject(ReasonExposureCap, "unsettled amount would be %d, above the cap of %d; settling now, retry shortly", unsettled, cap)
 	}
-
-	rec := store.Receipt{
-		Warrant:    w.id,
-		Payment:    in.Payment,
-		Price:      price,
-		Resource:   in.Resource,
-		AcceptedAt: p.cfg.Clock.Now().UTC(),
-	}
+	rec := store.Receipt{Warrant: w.id, Payment: in.Payment, Price: price, Resource: in.Resource, AcceptedAt: p.cfg.Clock.Now().UTC()}
 	if err := p.cfg.Store.Append(ctx, rec); err != nil {
 		if errors.Is(err, store.ErrNotNewer) {
 			return nil, &Rejection{Reason: payment.ReasonNotIncreasing.String(), Err: err}
 		}
 		return nil, fmt.Errorf("store payment: %w", err)
 	}
+	w.mu.Lock()
 	w.newest, w.has = rec, true
+	w.mu.Unlock()
 	if p.cfg.Threshold > 0 && unsettled >= p.cfg.Threshold {
 		p.settler.trigger(w)
 	}
 	return &Accepted{
 		Receipt:   rec,
 		Unsettled: unsettled,
-		Backed:    w.info.Balance - unsettled, // payment.Accept checked unsettled <= balance
+		Backed:    ck.info.Balance - unsettled, // payment.Accept checked unsettled <= balance
 	}, nil
+}
+
+// checked is what a payment is checked against: a copy of the warrant's
+// state taken under its lock.
+type checked struct {
+	info   chain.WarrantInfo
+	pubKey []byte
+	newest store.Receipt
+	has    bool
+}
+
+// intake is the payment rules' view of the warrant for a piece of price.
+func (c checked) intake(price uint64, margin time.Duration) payment.Intake {
+	in := payment.Intake{
+		Epoch: c.info.Epoch, LastOrdinal: c.info.LastOrdinal, LastTotal: c.info.Paid, Settled: c.info.Paid,
+		Balance: c.info.Balance, Price: price, Deadline: c.info.Deadline, Margin: uint64(margin / time.Second),
+	}
+	if c.has && c.newest.Payment.Epoch == c.info.Epoch {
+		in.LastOrdinal = max(in.LastOrdinal, c.newest.Payment.Ordinal)
+		in.LastTotal = max(in.LastTotal, c.newest.Payment.Total)
+	}
+	return in
+}
+
+// checkable returns w's state for checking a payment, first re-reading the
+// warrant when the copy held is stale and the payer's key when none is
+// held, never holding w.mu across a read. It refuses a warrant that
+// does not exist or whose close timeout is shorter than the margin. The
+// caller holds w.intakeMu.
+func (p *Provider) checkable(ctx context.Context, w *warrant) (checked, error) {
+	if err := p.freshen(ctx, w); err != nil {
+		return checked{}, err
+	}
+	w.mu.Lock()
+	ck := checked{info: w.info, pubKey: w.pubKey, newest: w.newest, has: w.has}
+	w.mu.Unlock()
+	if !ck.info.Exists {
+		return ck, reject(ReasonNoWarrant, "%s has no warrant for provider %s", w.payer, p.agent)
+	}
+	if margin := uint64(p.cfg.Margin / time.Second); ck.info.CloseTimeout < margin {
+		return ck, reject(ReasonShortTimeout, "the warrant's close timeout of %d s is shorter than this provider's settlement margin of %d s; open a warrant with a longer one", ck.info.CloseTimeout, margin)
+	}
+	if ck.pubKey == nil { // state loaded from the store at start
+		pk, err := p.cfg.Chain.PublicKey(ctx, w.payer)
+		if err != nil {
+			return ck, fmt.Errorf("read public key of %s: %w", w.payer, err)
+		}
+		if pk == nil {
+			return ck, reject(ReasonUnknownPayer, "%s has not registered a public key", w.payer)
+		}
+		w.mu.Lock()
+		w.pubKey = pk
+		w.mu.Unlock()
+		ck.pubKey = pk
+	}
+	return ck, nil
+}
+
+// freshen re-reads w's chain state if it is stale, without holding w.mu
+// across the read.
+func (p *Provider) freshen(ctx context.Context, w *warrant) error {
+	if !p.stale(w) {
+		return nil
+	}
+	info, err := p.cfg.Chain.WarrantInfo(ctx, w.payer, p.agent)
+	if err != nil {
+		return fmt.Errorf("read warrant of %s: %w", w.payer, err)
+	}
+	w.setInfo(info, p.cfg.Clock.Now())
+	return nil
+}
+
+// stale reports whether w's copy of the chain state must be re-read before
+// use: never read, older than InfoMaxAge, or showing no warrant for longer
+// than MissTTL (one may have been opened since).
+func (p *Provider) stale(w *warrant) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.infoRead.IsZero() {
+		return true
+	}
+	maxAge := p.cfg.InfoMaxAge
+	if !w.info.Exists {
+		maxAge = min(maxAge, p.cfg.Lookups.MissTTL)
+	}
+	return p.cfg.Clock.Since(w.infoRead) >= maxAge
+}
+
+// setInfo records a read of w's chain state made at read, unless a newer
+// read was recorded meanwhile.
+func (w *warrant) setInfo(info chain.WarrantInfo, read time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if read.Before(w.infoRead) {
+		return
+	}
+	w.info, w.infoRead = info, read
 }
 
 // Position is a payer's standing with the provider, as told to consumers
@@ -179,20 +249,30 @@ type Position struct {
 	Deadline    uint64 // unix s; 0 when not revoked
 }
 
-// Position returns payer's standing, reading the chain if the cached state
-// is older than InfoMaxAge.
+// Position returns payer's standing, reading the chain if the provider
+// holds no state for payer's warrant or the state is older than
+// InfoMaxAge. Its look-ups are not rate-limited (the paywall's are).
 func (p *Provider) Position(ctx context.Context, payer isc.AgentID) (Position, error) {
-	w, err := p.warrantFor(string(payer.Bytes()))
+	return p.position(ctx, "", payer)
+}
+
+// position is Position for a request from client (see Payment.Client).
+func (p *Provider) position(ctx context.Context, client string, payer isc.AgentID) (Position, error) {
+	w, err := p.lookup(ctx, client, payer)
+	if _, ok := IsRejection(err); ok {
+		if m, ok := p.lookups.recentMiss(string(payer.Bytes())); ok {
+			return Position{Epoch: m.info.Epoch}, nil
+		}
+		return Position{}, nil
+	}
 	if err != nil {
+		return Position{}, err
+	}
+	if err := p.freshen(ctx, w); err != nil {
 		return Position{}, err
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.infoRead.IsZero() || p.cfg.Clock.Since(w.infoRead) >= p.cfg.InfoMaxAge {
-		if err := p.refresh(ctx, w); err != nil {
-			return Position{}, err
-		}
-	}
 	pos := Position{Exists: w.info.Exists, Epoch: w.info.Epoch, LastOrdinal: w.info.LastOrdinal, LastTotal: w.info.Paid, Deadline: w.info.Deadline}
 	if w.has && w.newest.Payment.Epoch == w.info.Epoch {
 		pos.LastOrdinal = max(pos.LastOrdinal, w.newest.Payment.Ordinal)

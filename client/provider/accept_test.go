@@ -82,16 +82,16 @@ func TestAcceptRejections(t *testing.T) {
 		require.Equal(t, provider.ReasonShortTimeout, rej.Reason)
 	})
 
-	t.Run("unknown payer", func(t *testing.T) {
+	t.Run("payer without key or warrant", func(t *testing.T) {
 		other := cryptolib.NewKeyPair()
 		require.NoError(t, h.chain.Fund(h.ctx, chain.AgentOf(other), 5_000_000))
-		_, err := chain.AddWarrant(h.ctx, h.chain, other, chain.AddWarrantRequest{Provider: h.prov, Amount: 2_000_000})
-		require.NoError(t, err)
 		p := payment.Sign(other.GetPrivateKey().AsStdKey(), chain.PaymentWarrant(h.chain, chain.AgentOf(other), h.prov), 1, 1, 100)
-		_, err = h.p.Accept(h.ctx, provider.Payment{Payer: chain.AgentOf(other), Payment: p, Price: 100})
+		states := provider.WarrantStates(h.p)
+		_, err := h.p.Accept(h.ctx, provider.Payment{Payer: chain.AgentOf(other), Payment: p, Price: 100})
 		rej, ok := provider.IsRejection(err)
 		require.True(t, ok, "%v", err)
-		require.Equal(t, provider.ReasonUnknownPayer, rej.Reason)
+		require.Equal(t, provider.ReasonNoWarrant, rej.Reason)
+		require.Equal(t, states, provider.WarrantStates(h.p), "no state for the stranger")
 	})
 }
 

@@ -34,6 +34,12 @@ import (
 
 const crashChildEnv = "MICROPAY_PROVIDER_CRASH_CHILD"
 
+// crashPrice and crashToken configure the child's POST /pay.
+const (
+	crashPrice = 1_000
+	crashToken = "crash0123456789abcdef0123456789abcdef0123456789abcdef0123456789ab"
+)
+
 // TestProviderCrashChild is not a test: it is the provider process that
 // TestProviderSurvivesKill starts and kills. It serves POST /pay from the
 // chain snapshot and the durable store named in its environment.
@@ -67,7 +73,12 @@ func TestProviderCrashChild(t *testing.T) {
 		os.Exit(2)
 	}
 	fmt.Println("ADDR", ln.Addr().String())
-	_ = http.Serve(ln, p.PayHandler())
+	pay, err := p.PayHandler(provider.PayConfig{Price: crashPrice, Token: crashToken})
+	if err != nil {
+		fmt.Println("ERR", err)
+		os.Exit(2)
+	}
+	_ = http.Serve(ln, pay)
 }
 
 // crashPayer is one consumer streaming payments at the provider.
@@ -141,15 +152,17 @@ func TestProviderSurvivesKill(t *testing.T) {
 		return nil, ""
 	}
 
-	const price = 1_000
+	const price = crashPrice
 	client := &http.Client{Timeout: 10 * time.Second}
 	pay := func(base string, i int) bool {
 		p := payers[i]
 		p.ordinal++
 		p.total += price
 		signed := payment.Sign(p.key.GetPrivateKey().AsStdKey(), warrants[i], 1, p.ordinal, p.total)
-		body, _ := json.Marshal(provider.PayRequest{Payer: p.agent.String(), Payment: hex.EncodeToString(signed.Bytes()), Price: price})
-		resp, err := client.Post(base+"/pay", "application/json", bytes.NewReader(body))
+		body, _ := json.Marshal(provider.PayRequest{Payer: p.agent.String(), Payment: hex.EncodeToString(signed.Bytes())})
+		req, _ := http.NewRequest(http.MethodPost, base+"/pay", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+crashToken)
+		resp, err := client.Do(req)
 		if err != nil {
 			return false // killed mid-request: not acknowledged
 		}

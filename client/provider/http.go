@@ -1,11 +1,15 @@
 package provider
 
 import (
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
+	"strings"
 
 	"github.com/iotaledger/wasp/packages/isc"
 	"github.com/micropay/micropay/client/x402"
@@ -38,7 +42,9 @@ const maxTimeout = 60
 // MICROPAY-PAYER, that payer's position); a request with a PAYMENT-SIGNATURE
 // is served once the payment is durably stored, with a PAYMENT-RESPONSE
 // header. A refused payment gets 402 again, with the reason; a malformed
-// header gets 400; a failure to check or store gets 503 and no service.
+// header gets 400; a client that named too many payers the provider does not
+// know gets 429 with Retry-After (see LookupLimits); a failure to check or
+// store gets 503 and no service.
 func (p *Provider) Paywall(price PriceFunc, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		offer := price(r)
@@ -71,9 +77,12 @@ func (p *Provider) Paywall(price PriceFunc, next http.Handler) http.Handler {
 			httpError(w, http.StatusBadRequest, ReasonMalformed, err)
 			return
 		}
-		acc, err := p.Accept(r.Context(), Payment{Payer: payer, Payment: pay, Price: offer.Price, Resource: r.URL.Path})
+		acc, err := p.Accept(r.Context(), Payment{Payer: payer, Payment: pay, Price: offer.Price, Resource: r.URL.Path, Client: ClientKey(r.RemoteAddr)})
 		if rej, ok := IsRejection(err); ok {
 			p.paymentRequired(w, r, res, offer, payer, rej.Err.Error(), rej.Reason)
+			return
+		}
+		if tooMany(w, err) {
 			return
 		}
 		if err != nil {
@@ -119,7 +128,7 @@ func (p *Provider) paymentRequired(w http.ResponseWriter, r *http.Request, res x
 		}
 	}
 	if payer != nil {
-		if pos, err := p.Position(r.Context(), payer); err == nil && pos.Exists {
+		if pos, err := p.position(r.Context(), ClientKey(r.RemoteAddr), payer); err == nil && pos.Exists {
 			req.Extra.Payer = payer.String()
 			req.Extra.Epoch, req.Extra.LastOrdinal, req.Extra.Deadline = pos.Epoch, pos.LastOrdinal, pos.Deadline
 			req.Extra.LastTotal, req.Extra.Backed = x402.Amount(pos.LastTotal), x402.Amount(pos.Backed)
@@ -149,10 +158,13 @@ func (p *Provider) paymentResponse(payer isc.AgentID, acc *Accepted) x402.Paymen
 // PayRequest is the body of a POST to PayHandler: a payment relayed by a
 // metered service that is not HTTP (a telecom switch, a charging station).
 type PayRequest struct {
-	Payer    string      `json:"payer"`   // agent ID
-	Payment  string      `json:"payment"` // hex of the 85-byte wire payment
-	Price    x402.Amount `json:"price"`
-	Resource string      `json:"resource"`
+	Payer    string `json:"payer"`   // agent ID
+	Payment  string `json:"payment"` // hex of the 85-byte wire payment
+	Resource string `json:"resource"`
+	// Price, if present, is the price the meter expects to be charged; the
+	// request is refused unless it equals the configured PayConfig.Price.
+	// The provider's configuration sets the price, never the request.
+	Price *x402.Amount `json:"price,omitempty"`
 }
 
 // PayResponse is PayHandler's answer to an accepted payment.
@@ -161,42 +173,53 @@ type PayResponse struct {
 	Receipt  x402.Settlement `json:"receipt"`
 }
 
+// PayConfig configures PayHandler.
+type PayConfig struct {
+	// Price is what one metered piece costs, in base tokens: a posted
+	// payment must raise the warrant's total by at least this. Above zero.
+	Price uint64
+	// Token is the meters' credential: every request must carry
+	// "Authorization: Bearer <Token>". At least 2*TokenBytes characters
+	// (LoadOrCreateToken makes one).
+	Token string
+}
+
 // maxPayBody bounds a PayRequest body.
 const maxPayBody = 4 << 10
 
-// PayHandler accepts payments POSTed as JSON PayRequest: 200 with a
-// PayResponse once stored, 402 with {"reason", "error"} when refused, 400
-// when malformed, 503 when the payment could not be checked or stored.
-func (p *Provider) PayHandler() http.Handler {
+// PayHandler returns the endpoint of trusted meters: payments POSTed as JSON
+// PayRequest with the meter credential, each buying one piece at the
+// configured price. It answers 200 with a PayResponse once stored, 401
+// without the credential, 402 with {"reason", "error"} when refused, 400
+// when malformed, 413 when the body is over 4 KiB, 503 when the payment
+// could not be checked or stored. The meter's look-ups of unknown payers
+// are not rate-limited (it holds the credential); remembered misses still
+// cost no chain read.
+func (p *Provider) PayHandler(cfg PayConfig) (http.Handler, error) {
+	if cfg.Price == 0 {
+		return nil, errors.New("provider: PayConfig.Price is 0: a metered piece must cost something")
+	}
+	if len(cfg.Token) < 2*TokenBytes {
+		return nil, fmt.Errorf("provider: meter token of %d characters, want at least %d", len(cfg.Token), 2*TokenBytes)
+	}
+	want := sha256.Sum256([]byte(cfg.Token))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
 			httpError(w, http.StatusMethodNotAllowed, ReasonMalformed, errors.New("use POST"))
 			return
 		}
-		var req PayRequest
-		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxPayBody))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&req); err != nil {
-			httpError(w, http.StatusBadRequest, ReasonMalformed, fmt.Errorf("body: %w", err))
+		if !bearerMatches(r, want) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="micropay-meter"`)
+			httpError(w, http.StatusUnauthorized, "unauthorized", errors.New("POST /pay is for the provider's meters: send Authorization: Bearer <meter token>"))
 			return
 		}
-		payer, err := isc.AgentIDFromString(req.Payer)
+		in, status, err := decodePayRequest(w, r, cfg.Price)
 		if err != nil {
-			httpError(w, http.StatusBadRequest, ReasonMalformed, fmt.Errorf("payer %q: %w", req.Payer, err))
+			httpError(w, status, ReasonMalformed, err)
 			return
 		}
-		raw, err := hex.DecodeString(req.Payment)
-		if err != nil {
-			httpError(w, http.StatusBadRequest, ReasonMalformed, fmt.Errorf("payment: %w", err))
-			return
-		}
-		pay, err := payment.Decode(raw)
-		if err != nil {
-			httpError(w, http.StatusBadRequest, ReasonMalformed, err)
-			return
-		}
-		acc, err := p.Accept(r.Context(), Payment{Payer: payer, Payment: pay, Price: uint64(req.Price), Resource: req.Resource})
+		acc, err := p.Accept(r.Context(), in)
 		if rej, ok := IsRejection(err); ok {
 			httpError(w, http.StatusPaymentRequired, rej.Reason, rej.Err)
 			return
@@ -205,8 +228,61 @@ func (p *Provider) PayHandler() http.Handler {
 			httpError(w, http.StatusServiceUnavailable, "unavailable", err)
 			return
 		}
-		writeJSON(w, http.StatusOK, PayResponse{Accepted: true, Receipt: *p.paymentResponse(payer, acc).Extra})
-	})
+		writeJSON(w, http.StatusOK, PayResponse{Accepted: true, Receipt: *p.paymentResponse(in.Payer, acc).Extra})
+	}), nil
+}
+
+// bearerMatches reports, in constant time, whether r carries the bearer
+// token whose SHA-256 is want.
+func bearerMatches(r *http.Request, want [sha256.Size]byte) bool {
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		return false
+	}
+	got := sha256.Sum256([]byte(token))
+	return subtle.ConstantTimeCompare(got[:], want[:]) == 1
+}
+
+// decodePayRequest reads a PayRequest body into a Payment priced at price;
+// on failure it returns the HTTP status to answer.
+func decodePayRequest(w http.ResponseWriter, r *http.Request, price uint64) (Payment, int, error) {
+	var req PayRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxPayBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return Payment{}, http.StatusRequestEntityTooLarge, fmt.Errorf("body is over %d bytes", tooBig.Limit)
+		}
+		return Payment{}, http.StatusBadRequest, fmt.Errorf("body: %w", err)
+	}
+	if req.Price != nil && uint64(*req.Price) != price {
+		return Payment{}, http.StatusBadRequest, fmt.Errorf("price %d differs from this provider's configured price of %d a piece: the provider sets the price", uint64(*req.Price), price)
+	}
+	payer, err := isc.AgentIDFromString(req.Payer)
+	if err != nil {
+		return Payment{}, http.StatusBadRequest, fmt.Errorf("payer %q: %w", req.Payer, err)
+	}
+	raw, err := hex.DecodeString(req.Payment)
+	if err != nil {
+		return Payment{}, http.StatusBadRequest, fmt.Errorf("payment: %w", err)
+	}
+	pay, err := payment.Decode(raw)
+	if err != nil {
+		return Payment{}, http.StatusBadRequest, err
+	}
+	return Payment{Payer: payer, Payment: pay, Price: price, Resource: req.Resource}, 0, nil
+}
+
+// tooMany answers 429 with Retry-After if err is a *RateLimitedError.
+func tooMany(w http.ResponseWriter, err error) bool {
+	var rl *RateLimitedError
+	if !errors.As(err, &rl) {
+		return false
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(rl.RetryAfter)))
+	httpError(w, http.StatusTooManyRequests, ReasonRateLimited, rl)
+	return true
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -22,6 +22,9 @@ import (
 
 const piecePrice = 1_000
 
+// meterToken is the POST /pay credential of the test servers.
+const meterToken = "meter0123456789abcdef0123456789abcdef0123456789abcdef0123456789ab"
+
 // server runs the provider's HTTP surface on loopback: a paywalled /piece,
 // the POST /pay endpoint, the operator API and /metrics.
 func (h *harness) server() *httptest.Server {
@@ -29,7 +32,9 @@ func (h *harness) server() *httptest.Server {
 	mux.Handle("/piece", h.p.Paywall(provider.FixedPrice(piecePrice, "one piece"), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "the piece")
 	})))
-	mux.Handle("/pay", h.p.PayHandler())
+	pay, err := h.p.PayHandler(provider.PayConfig{Price: piecePrice, Token: meterToken})
+	require.NoError(h.t, err)
+	mux.Handle("/pay", pay)
 	mux.Handle("/operator/", http.StripPrefix("/operator", operatorAPI(h.t, h.p)))
 	srv := httptest.NewServer(mux)
 	h.t.Cleanup(srv.Close)
@@ -140,7 +145,7 @@ func TestRejectionsOverHTTP(t *testing.T) {
 		})
 		t.Run("post/"+c.name, func(t *testing.T) {
 			before, _ := h.newest()
-			status, body := h.postPay(srv.URL, h.payer.String(), hex.EncodeToString(c.pay.Bytes()), piecePrice)
+			status, body := h.postPay(srv.URL, h.payer.String(), hex.EncodeToString(c.pay.Bytes()))
 			require.Equal(t, http.StatusPaymentRequired, status)
 			require.Equal(t, c.reason, body["reason"])
 			after, _ := h.newest()
@@ -174,7 +179,7 @@ func TestRejectionsOverHTTP(t *testing.T) {
 	}
 	for name, hexPay := range map[string]string{"not hex": "zz", "wrong version": "02" + hex.EncodeToString(good.Bytes()[1:]), "long": hex.EncodeToString(append(good.Bytes(), 0))} {
 		t.Run("post/malformed/"+name, func(t *testing.T) {
-			status, body := h.postPay(srv.URL, h.payer.String(), hexPay, piecePrice)
+			status, body := h.postPay(srv.URL, h.payer.String(), hexPay)
 			require.Equal(t, http.StatusBadRequest, status)
 			require.Equal(t, provider.ReasonMalformed, body["reason"])
 		})
@@ -201,9 +206,13 @@ func (h *harness) headerWith(mut func(p *x402.PaymentPayload)) string {
 	return hdr
 }
 
-func (h *harness) postPay(base, payer, hexPayment string, price uint64) (int, map[string]any) {
-	b, _ := json.Marshal(provider.PayRequest{Payer: payer, Payment: hexPayment, Price: x402.Amount(price), Resource: "call-42"})
-	resp, err := http.Post(base+"/pay", "application/json", bytes.NewReader(b))
+// postPay POSTs a payment to /pay with the meter credential.
+func (h *harness) postPay(base, payer, hexPayment string) (int, map[string]any) {
+	b, _ := json.Marshal(provider.PayRequest{Payer: payer, Payment: hexPayment, Resource: "call-42"})
+	req, err := http.NewRequest(http.MethodPost, base+"/pay", bytes.NewReader(b))
+	require.NoError(h.t, err)
+	req.Header.Set("Authorization", "Bearer "+meterToken)
+	resp, err := http.DefaultClient.Do(req)
 	require.NoError(h.t, err)
 	defer resp.Body.Close()
 	var body map[string]any
@@ -225,7 +234,7 @@ func TestPostPayAndOperatorAPI(t *testing.T) {
 	h, reg := newMetricsHarness(t)
 	srv := h.server()
 	for i := 0; i < 3; i++ {
-		status, body := h.postPay(srv.URL, h.payer.String(), hex.EncodeToString(h.next(2_000).Bytes()), 2_000)
+		status, body := h.postPay(srv.URL, h.payer.String(), hex.EncodeToString(h.next(2_000).Bytes()))
 		require.Equal(t, http.StatusOK, status, "%v", body)
 		require.Equal(t, true, body["accepted"])
 	}

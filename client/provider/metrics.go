@@ -32,7 +32,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "micropay_payments_accepted_base_tokens_total", Help: "Sum of the prices of accepted payments.",
 		}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "micropay_payments_rejected_total", Help: "Payments refused, by reason.",
+			Name: "micropay_payments_rejected_total", Help: "Payments refused, by reason (rate_limited: refused unjudged).",
 		}, []string{"reason"}),
 		intake: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "micropay_intake_seconds", Help: "Time to check and durably store a payment.",
@@ -67,6 +67,10 @@ func (m *Metrics) observeIntake(acc *Accepted, err error, d time.Duration) {
 		m.rejected.WithLabelValues(r.Reason).Inc()
 		return
 	}
+	if errors.Is(err, ErrRateLimited) {
+		m.rejected.WithLabelValues(ReasonRateLimited).Inc()
+		return
+	}
 	if errors.Is(err, context.Canceled) {
 		return
 	}
@@ -89,7 +93,8 @@ type warrantCollector struct {
 	balance    *prometheus.Desc
 }
 
-// CollectWarrants registers a collector of p's warrants on reg:
+// CollectWarrants registers a collector of the warrants p holds payments
+// for (none for payers that only asked) on reg:
 // micropay_warrant_unsettled_base_tokens, micropay_warrant_balance_base_tokens
 // and micropay_warrant_seconds_to_deadline (revoked warrants only), labelled
 // by payer. Values are as of the provider's last read of each warrant.

@@ -59,6 +59,9 @@ type Config struct {
 	// cross-check of the store with the chain finds (ErrStoreMismatch):
 	// the operator's acknowledgement, asked once per finding.
 	AcceptStoreMismatch bool
+	// Lookups bounds the chain reads and memory that requests naming
+	// unknown payers can cost.
+	Lookups LookupLimits
 }
 
 func (c *Config) defaults() error {
@@ -86,7 +89,10 @@ func (c *Config) defaults() error {
 	if c.Log == nil {
 		c.Log = slog.Default()
 	}
-	return c.validate()
+	if err := c.validate(); err != nil {
+		return err
+	}
+	return c.Lookups.defaults()
 }
 
 // Provider accepts payments and settles them. Its methods are safe for
@@ -96,16 +102,21 @@ type Provider struct {
 	agent isc.AgentID
 
 	mu       sync.Mutex
-	warrants map[store.WarrantID]*warrant
+	warrants map[store.WarrantID]*warrant // only warrants that exist or have receipts
 
+	lookups *lookups
 	settler *settler
 }
 
 // warrant is the provider's cached view of one warrant. mu guards every
-// field; settleMu serializes settlements of the warrant.
+// field and is never held across chain or store I/O by the intake;
+// intakeMu serializes the intake of the warrant's payments (check, store,
+// record as newest); settleMu serializes settlements of the warrant.
 type warrant struct {
 	id    store.WarrantID
 	payer isc.AgentID
+
+	intakeMu sync.Mutex
 
 	mu       sync.Mutex
 	info     chain.WarrantInfo
@@ -124,7 +135,11 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
-	p := &Provider{cfg: cfg, agent: chain.AgentOf(cfg.Key), warrants: map[store.WarrantID]*warrant{}}
+	lk, err := newLookups(cfg.Lookups, cfg.Clock)
+	if err != nil {
+		return nil, err
+	}
+	p := &Provider{cfg: cfg, agent: chain.AgentOf(cfg.Key), warrants: map[store.WarrantID]*warrant{}, lookups: lk}
 	sums, err := cfg.Store.Warrants(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("provider: load warrants: %w", err)
@@ -171,6 +186,22 @@ func (p *Provider) warrantFor(payerBytes string) (*warrant, error) {
 	w := &warrant{id: id, payer: payer}
 	p.warrants[id] = w
 	return w, nil
+}
+
+// withReceipts returns the warrants the provider holds payments for: the
+// ones settlements, schedules and metrics are about.
+func (p *Provider) withReceipts() []*warrant {
+	ws := p.snapshotWarrants()
+	out := ws[:0]
+	for _, w := range ws {
+		w.mu.Lock()
+		has := w.has
+		w.mu.Unlock()
+		if has {
+			out = append(out, w)
+		}
+	}
+	return out
 }
 
 func (p *Provider) snapshotWarrants() []*warrant {
@@ -225,7 +256,7 @@ type WarrantView struct {
 // Warrants lists the warrants the provider holds payments for, as of its
 // last read of each (no chain access).
 func (p *Provider) Warrants() []WarrantView {
-	ws := p.snapshotWarrants()
+	ws := p.withReceipts()
 	out := make([]WarrantView, 0, len(ws))
 	for _, w := range ws {
 		w.mu.Lock()

@@ -116,7 +116,7 @@ func (p *Provider) RunOnce(ctx context.Context) {
 		s.nextPoll = now.Add(p.cfg.PollInterval)
 	}
 	if p.cfg.Schedule != nil && !now.Before(s.nextSchedule) {
-		for _, w := range p.snapshotWarrants() {
+		for _, w := range p.withReceipts() {
 			p.settleLogged(ctx, w, "schedule")
 		}
 		s.nextSchedule = p.cfg.Schedule.Next(now)
@@ -248,7 +248,7 @@ func (p *Provider) settleLogged(ctx context.Context, w *warrant, why string) {
 func (p *Provider) SettleNow(ctx context.Context, payer *store.WarrantID) ([]store.Settlement, error) {
 	var out []store.Settlement
 	var errs []error
-	for _, w := range p.snapshotWarrants() {
+	for _, w := range p.withReceipts() {
 		if payer != nil && w.id != *payer {
 			continue
 		}

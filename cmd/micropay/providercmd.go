@@ -171,41 +171,47 @@ func (a *app) serveProvider(ctx context.Context) error {
 	if f.upstream != nil {
 		service = httputil.NewSingleHostReverseProxy(f.upstream)
 	}
+	pay, meterPath, err := a.meterHandler(p, f.price)
+	if err != nil {
+		return err
+	}
 	public := http.NewServeMux()
-	public.Handle("/pay", p.PayHandler())
+	public.Handle("/pay", pay)
 	public.Handle("/", p.Paywall(provider.FixedPrice(f.price, "one piece"), service))
 	admin, tokenPath, err := a.adminHandler(p, sp.reg)
 	if err != nil {
 		return err
 	}
-	servers := []*http.Server{
-		{Addr: a.v.GetString("listen"), Handler: public, ReadHeaderTimeout: 10 * time.Second},
-		{Addr: a.v.GetString("admin"), Handler: admin, ReadHeaderTimeout: 10 * time.Second},
-	}
-	listeners := make([]net.Listener, len(servers))
-	for i, s := range servers {
-		if listeners[i], err = net.Listen("tcp", s.Addr); err != nil {
-			for _, ln := range listeners[:i] {
-				_ = ln.Close()
+	servers := make([]*provider.Server, 0, 2)
+	for _, l := range []struct {
+		addr string
+		cfg  provider.ServerConfig
+		h    http.Handler
+	}{{a.v.GetString("listen"), provider.ServerConfig{}, public}, {a.v.GetString("admin"), adminServerConfig(), admin}} {
+		s, err := provider.Listen(l.addr, l.cfg, l.h)
+		if err != nil {
+			for _, s := range servers {
+				_ = s.Close()
 			}
 			return withHint(err, exitUsage, "is another provider running? choose other --listen / --admin addresses")
 		}
+		servers = append(servers, s)
 	}
-	a.emit(map[string]any{"provider": p.Agent().String(), "service": "http://" + listeners[0].Addr().String(),
-		"admin": "http://" + listeners[1].Addr().String(), "adminToken": tokenPath, "price": f.price, "store": sp.dir},
-		fmt.Sprintf("provider %s\n  service  http://%s  (%s a piece; POST /pay for metered services)\n  admin    http://%s  (/warrants /settle /receipts /metrics; token in %s)\n  store    %s\nCtrl-C to stop",
-			p.Agent(), listeners[0].Addr(), tokens(f.price), listeners[1].Addr(), tokenPath, sp.dir))
-	return runUntilDone(ctx, p, servers, listeners)
+	a.emit(map[string]any{"provider": p.Agent().String(), "service": "http://" + servers[0].Addr().String(),
+		"admin": "http://" + servers[1].Addr().String(), "adminToken": tokenPath, "meterToken": meterPath, "price": f.price, "store": sp.dir},
+		fmt.Sprintf("provider %s\n  service  http://%s  (%s a piece; POST /pay for metered services, token in %s)\n  admin    http://%s  (/warrants /settle /receipts /metrics; token in %s)\n  store    %s\nCtrl-C to stop",
+			p.Agent(), servers[0].Addr(), tokens(f.price), meterPath, servers[1].Addr(), tokenPath, sp.dir))
+	return runUntilDone(ctx, p, servers)
 }
 
 // runUntilDone runs the settler and the servers until ctx is done, then
 // shuts them down.
-func runUntilDone(ctx context.Context, p *provider.Provider, servers []*http.Server, listeners []net.Listener) error {
+func runUntilDone(ctx context.Context, p *provider.Provider, servers []*provider.Server) error {
 	runCtx, stopRun := context.WithCancel(ctx)
 	settled := make(chan error, 1)
 	go func() { settled <- p.Run(runCtx) }()
-	for i, s := range servers {
-		go func(s *http.Server, ln net.Listener) { _ = s.Serve(ln) }(s, listeners[i])
+	for _, s := range servers {
+		go func(s *provider.Server) { _ = s.Serve() }(s)
 	}
 	<-ctx.Done()
 	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
