@@ -146,6 +146,7 @@ func TestCLIEndToEnd(t *testing.T) {
 	require.Contains(t, r.stderr, "raise --max-price")
 
 	requireOperatorAPIPrivate(t, prov, admin)
+	requireMeterTokenNeeded(t, prov, svc)
 	r = mp(t, cons, node, "provider", "status", adminURL)
 	require.Equal(t, exitNotFound, r.code, "another home has no token: %s", r.stderr)
 	require.Contains(t, r.stderr, "operator-token")
