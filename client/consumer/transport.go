@@ -155,8 +155,8 @@ type TransportOptions struct {
 //     provider, or a provider pinned to other origins (a site relaying
 //     another's 402), is a *PinError unless TransportOptions.RepinOrigin
 //     is that origin;
-//   - the origin's price: the first usable offer from an origin pins it;
-//     a later different one is a *TermsChangedError (allowed with
+//   - the origin's price: the first price paid to an origin pins it; a
+//     later different one is a *TermsChangedError (allowed with
 //     TransportOptions.AllowPriceChange);
 //   - the per-piece cap (MaxPrice) and the total cap (MaxTotal, counting
 //     what was spent and what is in flight), else a *CapError. The caps
@@ -198,7 +198,7 @@ type Transport struct {
 	mu       sync.Mutex
 	spent    uint64
 	reserved uint64            // charges (at least prices) of payments in flight
-	prices   map[string]uint64 // each origin's first price
+	prices   map[string]uint64 // each origin's first price paid: at most one per pinned origin
 }
 
 // NewTransport returns a Transport that pays with p.
@@ -302,7 +302,10 @@ func (t *Transport) pay(req *http.Request, pr *x402.PaymentRequired) (*http.Resp
 		if err := t.reserve(held, price, charge, url); err != nil {
 			return err
 		}
-		return t.pins.Bind(o, provider.String(), repin)
+		if err := t.pins.Bind(o, provider.String(), repin); err != nil {
+			return err
+		}
+		return t.notePrice(o, price)
 	}
 	for retried := false; ; retried = true {
 		p, charge, err := t.payer.Sign(ctx, PayRequest{Provider: provider, Epoch: epoch, Amount: price, Approve: approve})
@@ -373,9 +376,10 @@ func (t *Transport) choose(pr *x402.PaymentRequired, url string) (x402.Requireme
 func (t *Transport) admit(origin string, price uint64, url string) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	was, seen := t.prices[origin]
-	if seen && was != price && !t.opts.AllowPriceChange {
-		return &TermsChangedError{Origin: origin, Field: "price", Was: fmt.Sprint(was), Now: fmt.Sprint(price)}
+	if was, seen := t.prices[origin]; seen {
+		if err := t.samePrice(origin, was, price); err != nil {
+			return err
+		}
 	}
 	if price > t.opts.MaxPrice {
 		return &CapError{Cap: "price", URL: url, Price: price, Spent: t.spent, InFlight: t.reserved, Limit: t.opts.MaxPrice}
@@ -384,10 +388,31 @@ func (t *Transport) admit(origin string, price uint64, url string) error {
 	if price > t.opts.MaxTotal-t.spent-t.reserved {
 		return &CapError{Cap: "total", URL: url, Price: price, Spent: t.spent, InFlight: t.reserved, Limit: t.opts.MaxTotal}
 	}
+	t.reserved += price
+	return nil
+}
+
+// notePrice records price as origin's unless it has one, and checks it
+// against that one as admit does (a payment admitted at the same time may
+// have set it since). It runs only for a payment about to be signed, so the
+// map holds pinned origins only.
+func (t *Transport) notePrice(origin string, price uint64) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	was, seen := t.prices[origin]
 	if !seen {
 		t.prices[origin] = price
+		return nil
 	}
-	t.reserved += price
+	return t.samePrice(origin, was, price)
+}
+
+// samePrice returns a *TermsChangedError if price is not was and price
+// changes are not allowed. t.mu must be held.
+func (t *Transport) samePrice(origin string, was, price uint64) error {
+	if was != price && !t.opts.AllowPriceChange {
+		return &TermsChangedError{Origin: origin, Field: "price", Was: fmt.Sprint(was), Now: fmt.Sprint(price)}
+	}
 	return nil
 }
 

@@ -174,3 +174,20 @@ func TestTransportPinsOnlyWhatItPays(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, pins.Bound(s.srv.URL))
 }
+
+func TestTransportPinsThePricePaidNotThePriceOffered(t *testing.T) {
+	s := newShop(t, 1_000)
+	_, client := s.transport(t, consumer.TransportOptions{MaxPrice: 1_000, MaxTotal: 10_000})
+	_, err := get(t, client, s.srv.URL+"/x")
+	require.ErrorIs(t, err, consumer.ErrNoWarrant, "offered at 1,000, not paid")
+
+	s.addWarrant(t, 1_000_000)
+	s.prov.set(func(p *testProvider) { p.price = 900 })
+	_, err = get(t, client, s.srv.URL+"/x")
+	require.NoError(t, err, "the first price paid is the one pinned")
+	s.prov.set(func(p *testProvider) { p.price = 1_000 })
+	_, err = get(t, client, s.srv.URL+"/x")
+	var changed *consumer.TermsChangedError
+	require.ErrorAs(t, err, &changed)
+	require.Equal(t, consumer.TermsChangedError{Origin: s.srv.URL, Field: "price", Was: "900", Now: "1000"}, *changed)
+}
