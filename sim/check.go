@@ -4,8 +4,11 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/iotaledger/wasp/packages/kv/codec"
+	"github.com/iotaledger/wasp/packages/kv/dict"
 	"github.com/micropay/micropay/client/chain"
 	"github.com/micropay/micropay/client/solochain"
+	"github.com/micropay/micropay/contract"
 )
 
 // Invariant names, in the order the report lists them.
@@ -14,6 +17,7 @@ const (
 	InvChargedAsSigned  = "no consumer charged more than it signed"
 	InvAcknowledgedPaid = "every acknowledged payment settled unless its provider missed the deadline"
 	InvCheatersRejected = "cheaters rejected, no funds moved"
+	InvContractSolvent  = "the contract holds at least the sum of its warrants after every sync"
 )
 
 // maxViolationsPerKind bounds the violations an invariant lists; Failed
@@ -49,7 +53,7 @@ func (g *engine) check() error {
 	if err := g.sync(); err != nil {
 		return err
 	}
-	g.rep.Invariants = []Invariant{{Name: InvFundsConserved}, {Name: InvChargedAsSigned}, {Name: InvAcknowledgedPaid}, {Name: InvCheatersRejected}}
+	g.rep.Invariants = []Invariant{{Name: InvFundsConserved}, {Name: InvChargedAsSigned}, {Name: InvAcknowledgedPaid}, {Name: InvCheatersRejected}, g.solvent}
 	funds := checker{&g.rep.Invariants[0]}
 	signed := checker{&g.rep.Invariants[1]}
 	acked := checker{&g.rep.Invariants[2]}
@@ -120,8 +124,9 @@ func (g *engine) check() error {
 	}
 	funds.expect(bankFinal+given+g.bank.fees == g.bank.funded,
 		"bank: funded %d != final %d + given out %d + gas fees %d", g.bank.funded, bankFinal, given, g.bank.fees)
-	// The contract's own account holds the warrants and what it kept of the
-	// revoke deposits, less the scheduled closes' gas.
+	// The contract's own account holds the warrants and the revoke deposits
+	// that came back, less the scheduled closes' gas (all of each deposit but
+	// its fee returned to the payer, so it keeps nothing).
 	contractL2, err := g.e.L2Balance(g.ctx, g.e.Contract)
 	if err != nil {
 		return err
@@ -254,4 +259,31 @@ func (g *engine) plantAfterRun() error {
 		return err
 	}
 	return fmt.Errorf("no consumer with an open warrant to over-settle")
+}
+
+// checkSolvent checks, after the blocks sync has just scanned (those of one
+// request the simulator posted, or of one clock step and the scheduled
+// closes it released), that the contract's L2 account holds at least the
+// sum of all warrant balances (the contract's getTotals view).
+func (g *engine) checkSolvent(block uint32) error {
+	var held uint64
+	var ret dict.Dict
+	var verr error
+	err := solochain.Do(func() {
+		held = g.e.Chain.L2BaseTokens(g.e.Contract)
+		ret, verr = g.e.Chain.CallView(contract.Contract.Name, contract.ViewGetTotals.Name)
+	})
+	if err == nil {
+		err = verr
+	}
+	var owed uint64
+	if err == nil {
+		owed, err = codec.DecodeUint64(ret[contract.ResultTotalBalance])
+	}
+	if err != nil {
+		return fmt.Errorf("solvency after block %d: %w", block, err)
+	}
+	checker{&g.solvent}.expect(held >= owed,
+		"after block %d the contract holds %d but its warrants hold %d (short %d)", block, held, owed, owed-held)
+	return nil
 }

@@ -69,9 +69,10 @@
 // contract's events (scanned block by block as the run goes):
 //
 //  1. Funds conserved. Per consumer: funded = final L2 balance + gas fees
-//     paid + still locked in its warrant + paid to its provider + what the
-//     contract kept of its revoke deposits (the scheduled close's fee
-//     reserve, docs/protocol.md §4) + deposits still in flight on L1. Per
+//     paid + still locked in its warrant + paid to its provider + the fees
+//     of its scheduled closes (each paid from its revoke deposit, the rest
+//     of which comes back to it, docs/protocol.md §4) + deposits still in
+//     flight on L1. Per
 //     provider: final = funded + settled - gas fees. The bank and the
 //     contract's own account balance likewise; the gas fees the parties
 //     booked from their receipts equal those in the chain's block
@@ -91,6 +92,9 @@
 //     expected reason and changes neither the provider's store nor the
 //     chain; a provider settling someone else's warrant is rejected by the
 //     chain and pays nothing but its gas fee.
+//  5. The contract is solvent: after the blocks of every request the
+//     simulator posts and of every clock step, the contract's L2 account
+//     holds at least the sum of all warrant balances (its getTotals view).
 //
 // # Scenario files
 //

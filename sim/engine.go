@@ -88,7 +88,8 @@ type engine struct {
 	start   time.Time     // chain time of simulation time 0
 	now     time.Duration // simulation time of the current step
 	ended   bool          // past the scenario's duration: final settlement and drain
-	reserve uint64        // what the contract keeps of each revoke deposit
+	reserve uint64        // the fee of each scheduled close, paid from its revoke deposit
+	solvent Invariant     // InvContractSolvent, checked by sync after the blocks it scans
 
 	syncMu       sync.Mutex
 	nextBlock    uint32
@@ -124,7 +125,8 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*Report, error) {
 	if err := s.Validate(); err != nil {
 		return nil, fmt.Errorf("sim: scenario %q: %w", s.Name, err)
 	}
-	g := &engine{ctx: ctx, sc: &s, opts: opts, log: opts.Log, rng: rand.New(rand.NewSource(s.Seed)), byAgent: map[string]any{}}
+	g := &engine{ctx: ctx, sc: &s, opts: opts, log: opts.Log, rng: rand.New(rand.NewSource(s.Seed)), byAgent: map[string]any{},
+		solvent: Invariant{Name: InvContractSolvent}}
 	if g.log == nil {
 		g.log = slog.New(discard{})
 	}

@@ -30,13 +30,21 @@ type chainEpoch struct {
 // from the micropay events, attributes gas fees from the request receipts,
 // and drops the view cache's entries of the warrants the blocks touched.
 // Blocks are read while the chain still keeps them (it prunes old ones).
-func (g *engine) sync() error {
+func (g *engine) sync() (err error) {
 	g.syncMu.Lock()
 	defer g.syncMu.Unlock()
 	var latest uint32
 	if err := solochain.Do(func() { latest = g.e.Chain.LatestBlockIndex() }); err != nil {
 		return fmt.Errorf("read latest block: %w", err)
 	}
+	if g.nextBlock > latest {
+		return nil
+	}
+	defer func() {
+		if err == nil {
+			err = g.checkSolvent(latest)
+		}
+	}()
 	for ; g.nextBlock <= latest; g.nextBlock++ {
 		i := g.nextBlock
 		var events []*isc.Event

@@ -43,7 +43,7 @@ func TestSnapshotRestoresChainAndPendingCloses(t *testing.T) {
 	payer, provider := cryptolib.NewKeyPair(), cryptolib.NewKeyPair()
 	pa, sa := chain.AgentOf(payer), chain.AgentOf(provider)
 	require.NoError(t, e.Fund(ctx, pa, 10_000_000))
-	_, err = chain.AddWarrant(ctx, e, payer, chain.AddWarrantRequest{Provider: sa, Amount: 2_000_000, CloseTimeout: 300})
+	_, err = chain.AddWarrant(ctx, e, payer, chain.AddWarrantRequest{Provider: sa, Amount: 2_000_000, CloseTimeout: 300, RegisterKey: true})
 	require.NoError(t, err)
 	_, err = chain.Revoke(ctx, e, payer, sa, chain.DefaultRevokeDeposit)
 	require.NoError(t, err)

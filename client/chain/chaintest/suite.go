@@ -173,7 +173,7 @@ func testRejected(t *testing.T, h Harness) {
 func testConcurrentPosts(t *testing.T, h Harness) {
 	ctx := context.Background()
 	payer, provider := newParty(t, h), newParty(t, h)
-	_, err := chain.AddWarrant(ctx, h, payer.key, chain.AddWarrantRequest{Provider: provider.agent, Amount: 1_000_000})
+	_, err := chain.AddWarrant(ctx, h, payer.key, chain.AddWarrantRequest{Provider: provider.agent, Amount: 1_000_000, RegisterKey: true})
 	require.NoError(t, err)
 	const n = 8
 	var wg sync.WaitGroup
@@ -201,7 +201,7 @@ func testScheduledClose(t *testing.T, h Harness) {
 	}
 	ctx := context.Background()
 	payer, provider := newParty(t, h), newParty(t, h)
-	_, err := chain.AddWarrant(ctx, h, payer.key, chain.AddWarrantRequest{Provider: provider.agent, Amount: 3_000_000, CloseTimeout: 120})
+	_, err := chain.AddWarrant(ctx, h, payer.key, chain.AddWarrantRequest{Provider: provider.agent, Amount: 3_000_000, CloseTimeout: 120, RegisterKey: true})
 	require.NoError(t, err)
 	_, err = chain.Revoke(ctx, h, payer.key, provider.agent, chain.DefaultRevokeDeposit)
 	require.NoError(t, err)
