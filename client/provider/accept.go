@@ -108,7 +108,7 @@ func (p *Provider) accept(ctx context.Context, in Payment) (*Accepted, error) {
 		intake.Now = uint64(now.Unix())
 	}
 	sig := payment.Signed{Warrant: chain.PaymentWarrant(p.cfg.Chain, in.Payer, p.agent), PublicKey: ck.pubKey}
-	price, err := payment.Accept(intake, in.Payment, sig)
+	increment, err := payment.Accept(intake, in.Payment, sig)
 	if err != nil {
 		var re *payment.RuleError
 		if errors.As(err, &re) {
@@ -121,7 +121,7 @@ func (p *Provider) accept(ctx context.Context, in Payment) (*Accepted, error) {
 		p.settler.trigger(w)
 		return nil, reject(ReasonExposureCap, "unsettled amount would be %d, above the cap of %d; settling now, retry shortly", unsettled, cap)
 	}
-	rec := store.Receipt{Warrant: w.id, Payment: in.Payment, Price: price, Resource: in.Resource, AcceptedAt: p.cfg.Clock.Now().UTC()}
+	rec := store.Receipt{Warrant: w.id, Payment: in.Payment, Price: increment, Resource: in.Resource, AcceptedAt: p.cfg.Clock.Now().UTC()}
 	if err := p.cfg.Store.Append(ctx, rec); err != nil {
 		if errors.Is(err, store.ErrNotNewer) {
 			return nil, &Rejection{Reason: payment.ReasonNotIncreasing.String(), Err: err}
@@ -176,7 +176,7 @@ func (p *Provider) checkable(ctx context.Context, w *warrant) (checked, error) {
 	ck := checked{info: w.info, pubKey: w.pubKey, newest: w.newest, has: w.has}
 	w.mu.Unlock()
 	if !ck.info.Exists {
-		return ck, reject(ReasonNoWarrant, "%s has no warrant for provider %s", w.payer, p.agent)
+		return ck, noWarrant(w.payer, p.agent)
 	}
 	if margin := uint64(p.cfg.Margin / time.Second); ck.info.CloseTimeout < margin {
 		return ck, reject(ReasonShortTimeout, "the warrant's close timeout of %d s is shorter than this provider's settlement margin of %d s; open a warrant with a longer one", ck.info.CloseTimeout, margin)
@@ -187,7 +187,7 @@ func (p *Provider) checkable(ctx context.Context, w *warrant) (checked, error) {
 			return ck, fmt.Errorf("read public key of %s: %w", w.payer, err)
 		}
 		if pk == nil {
-			return ck, reject(ReasonUnknownPayer, "%s has not registered a public key", w.payer)
+			return ck, noKey(w.payer)
 		}
 		w.mu.Lock()
 		w.pubKey = pk

@@ -151,9 +151,17 @@ func (l *lookups) allow(client string) error {
 // rejection is the refusal a miss stands for.
 func (m miss) rejection(payer isc.AgentID, provider isc.AgentID) *Rejection {
 	if m.reason == ReasonUnknownPayer {
-		return reject(ReasonUnknownPayer, "%s has not registered a public key", payer)
+		return noKey(payer)
 	}
+	return noWarrant(payer, provider)
+}
+
+func noWarrant(payer, provider isc.AgentID) *Rejection {
 	return reject(ReasonNoWarrant, "%s has no warrant for provider %s", payer, provider)
+}
+
+func noKey(payer isc.AgentID) *Rejection {
+	return reject(ReasonUnknownPayer, "%s has not registered a public key", payer)
 }
 
 // cached returns the state the provider holds for payer's warrant, or nil.
