@@ -115,3 +115,37 @@ func TestRevokedWarrantServedOnlyOutsideTheMargin(t *testing.T) {
 	require.True(t, ok, "%v", err)
 	require.Equal(t, "revoked", rej.Reason)
 }
+
+// TestConcurrentPaymentsOfOneWarrantAreSerialized: two payments of one
+// warrant offered at once, each covering the price on its own but not one
+// on top of the other, are never both accepted: the intake checks and
+// stores a warrant's payments one at a time.
+func TestConcurrentPaymentsOfOneWarrantAreSerialized(t *testing.T) {
+	h := newHarness(t)
+	const price, rounds = 100, 50
+	var total, ordinal uint64
+	for round := 0; round < rounds; round++ {
+		a := h.sign(1, ordinal+1, total+price)     // covers the price
+		b := h.sign(1, ordinal+2, total+price*3/2) // covers it alone, not after a
+		errs := make(chan error, 2)
+		for _, p := range []payment.Payment{a, b} {
+			go func(p payment.Payment) {
+				_, err := h.accept(p, price)
+				errs <- err
+			}(p)
+		}
+		accepted := 0
+		for i := 0; i < 2; i++ {
+			if err := <-errs; err == nil {
+				accepted++
+			} else {
+				_, ok := provider.IsRejection(err)
+				require.True(t, ok, "round %d: %v", round, err)
+			}
+		}
+		require.Equal(t, 1, accepted, "round %d: exactly one of the two", round)
+		r, ok := h.newest()
+		require.True(t, ok)
+		total, ordinal = r.Payment.Total, r.Payment.Ordinal
+	}
+}
