@@ -12,6 +12,13 @@
 //
 // http.go puts it on HTTP: Paywall (x402 v2 headers) wraps any
 // http.Handler, PayHandler takes payments for metered services that are not
-// HTTP, OperatorAPI serves billing systems, and Metrics exports Prometheus
-// metrics.
+// HTTP (from meters holding a token, at the configured price), OperatorAPI
+// serves billing systems, and Metrics exports Prometheus metrics. Listen
+// serves them within a ServerConfig's timeouts and size and connection
+// limits.
+//
+// Strangers cost little: the provider holds state only for warrants that
+// exist, remembers payers without one for a short while in a bounded cache
+// and rate-limits each client's chain look-ups of payers it does not know
+// (LookupLimits).
 package provider
