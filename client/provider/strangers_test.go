@@ -244,3 +244,31 @@ func TestClientKey(t *testing.T) {
 func (h *harness) signFor(key *cryptolib.KeyPair, epoch uint32, ordinal, total uint64) payment.Payment {
 	return payment.Sign(key.GetPrivateKey().AsStdKey(), chain.PaymentWarrant(h.chain, chain.AgentOf(key), h.prov), epoch, ordinal, total)
 }
+
+// TestPayerHintFromStrangersCostsLittle: 402 answers to requests that only
+// name a payer (MICROPAY-PAYER) leave no state for strangers, and their
+// chain look-ups share the client's budget: past it the 402 comes without
+// the position and without a chain read.
+func TestPayerHintFromStrangersCostsLittle(t *testing.T) {
+	var rc *readCounter
+	h := newHarness(t, countReads(&rc), func(c *provider.Config) { c.Lookups = provider.LookupLimits{Rate: 0.5, Burst: 2} })
+	srv := h.server()
+	for _, payer := range strangers(10) {
+		resp := get(t, srv.URL+"/piece", map[string]string{x402.HeaderPayer: payer.String()})
+		require.Equal(t, http.StatusPaymentRequired, resp.StatusCode)
+		var pr x402.PaymentRequired
+		require.NoError(t, x402.Decode(resp.Header.Get(x402.HeaderRequired), &pr))
+		require.Empty(t, pr.Accepts[0].Extra.Payer, "no position for a stranger")
+	}
+	require.EqualValues(t, 2, rc.reads(), "the burst's look-ups only")
+	require.Zero(t, provider.WarrantStates(h.p))
+
+	resp := get(t, srv.URL+"/piece", map[string]string{x402.HeaderPayer: h.payer.String()})
+	require.Equal(t, http.StatusPaymentRequired, resp.StatusCode)
+	h.clock.Add(2 * time.Second)
+	resp = get(t, srv.URL+"/piece", map[string]string{x402.HeaderPayer: h.payer.String()})
+	var pr x402.PaymentRequired
+	require.NoError(t, x402.Decode(resp.Header.Get(x402.HeaderRequired), &pr))
+	require.Equal(t, h.payer.String(), pr.Accepts[0].Extra.Payer, "a real payer's position once the budget refills")
+	require.Equal(t, 1, provider.WarrantStates(h.p))
+}
