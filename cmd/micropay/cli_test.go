@@ -276,5 +276,6 @@ func TestDemo(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &sum))
 	require.Equal(t, 60, sum.Pieces)
 	require.Equal(t, sum.Provider.Start+60*1_000-sum.Provider.GasFees, sum.Provider.End, "provider: every piece, less its gas")
-	require.Equal(t, sum.Consumer.Start-60*1_000-sum.Consumer.GasFees-sum.CloseReserve, sum.Consumer.End, "consumer: every piece, its gas, the close's fee reserve")
+	require.Equal(t, sum.Consumer.Start-60*1_000-sum.Consumer.GasFees-sum.CloseFee, sum.Consumer.End, "consumer: every piece, its gas, the scheduled close's fee")
+	require.Zero(t, sum.ContractKept, "the contract keeps nothing once the warrant is closed")
 }

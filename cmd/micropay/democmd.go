@@ -65,10 +65,11 @@ type demoSummary struct {
 	Settlements int       `json:"settlements"`
 	Consumer    demoParty `json:"consumer"`
 	Provider    demoParty `json:"provider"`
-	// CloseReserve is the scheduled close's fee reserve the consumer paid
-	// with its revoke; ContractDust is what the close's gas left of it.
-	CloseReserve uint64        `json:"closeReserve"`
-	ContractDust uint64        `json:"contractKept"`
+	// CloseFee is the scheduled close's fee, paid from the consumer's revoke
+	// deposit (the rest of which came back); ContractKept is what the
+	// contract's account holds at the end: 0 once every warrant is closed.
+	CloseFee     uint64        `json:"closeFee"`
+	ContractKept uint64        `json:"contractKept"`
 	Elapsed      time.Duration `json:"elapsedNs"`
 }
 
@@ -218,8 +219,8 @@ func runDemo(ctx context.Context, out io.Writer, asJSON bool, pieces int, price 
 		Pieces: pieces, Price: price, Settlements: provSeam.Landed(contract.FuncSettle.Name),
 		Consumer:     demoParty{cons.String(), demoFunds, consAfter, consSeam.Fees()},
 		Provider:     demoParty{prov.String(), demoFunds, provEnd, provSeam.Fees()},
-		CloseReserve: e.Chain.GetGasFeePolicy().FeeFromGas(contract.ScheduledCloseGas, nil, parameters.L1().BaseToken.Decimals),
-		ContractDust: kept, Elapsed: time.Since(started),
+		CloseFee:     e.Chain.GetGasFeePolicy().FeeFromGas(contract.ScheduledCloseGas, nil, parameters.L1().BaseToken.Decimals),
+		ContractKept: kept, Elapsed: time.Since(started),
 	}
 	if asJSON {
 		enc := json.NewEncoder(out)
@@ -234,8 +235,8 @@ func runDemo(ctx context.Context, out io.Writer, asJSON bool, pieces int, price 
 	fmt.Fprintf(tw, "contract\t0\t%d\t%+d\t\t\n", kept, kept)
 	tw.Flush()
 	fmt.Fprintf(out, "\n%d pieces at %d = %d paid to the provider in %d settle requests; the consumer paid that plus its gas and the\n"+
-		"scheduled close's unused fee reserve (%d, kept by the contract). Amounts in base tokens. %s.\n",
-		pieces, price, uint64(pieces)*price, provSeam.Landed(contract.FuncSettle.Name), kept, time.Since(started).Round(100*time.Millisecond))
+		"scheduled close's fee (%d); the contract kept %d. Amounts in base tokens. %s.\n",
+		pieces, price, uint64(pieces)*price, provSeam.Landed(contract.FuncSettle.Name), sum.CloseFee, kept, time.Since(started).Round(100*time.Millisecond))
 	return nil
 }
 

@@ -104,8 +104,8 @@ func (l *lifecycle) run(pieces int, price uint64) {
 	l.row("deadline passes: scheduled close")
 	l.out.Flush()
 	fmt.Fprintf(l.out, "\nThe provider was paid %d for %d pieces with 2 settle requests; the payer got the rest of\n"+
-		"the warrant and its revoke deposit back. The contract keeps the unused part of the scheduled\n"+
-		"close's fee reserve (%d base tokens). Amounts are base tokens; each request also paid its gas fee.\n",
+		"the warrant and its revoke deposit less the scheduled close's fee; the contract keeps %d base\n"+
+		"tokens. Amounts are base tokens; each request also paid its gas fee.\n",
 		uint64(pieces)*price, pieces, ch.L2BaseTokens(l.e.Contract))
 	l.out.Flush()
 }
