@@ -24,10 +24,12 @@ var Processor = Contract.Processor(initialize,
 	FuncAddWarrant.WithHandler(addWarrant),
 	FuncRevokeWarrant.WithHandler(revokeWarrant),
 	FuncSettle.WithHandler(settle),
+	FuncSettleMany.WithHandler(settleMany),
 	FuncCloseWarrant.WithHandler(closeWarrant),
 	ViewGetWarrantInfo.WithHandler(getWarrantInfo),
 	ViewGetPublicKey.WithHandler(getPublicKeyView),
 	ViewGetTotals.WithHandler(getTotalsView),
+	ViewGetRevokeDeposit.WithHandler(getRevokeDepositView),
 )
 
 func initialize(ctx isc.Sandbox) dict.Dict {
@@ -109,34 +111,13 @@ func addWarrant(ctx isc.Sandbox) dict.Dict {
 func revokeWarrant(ctx isc.Sandbox) dict.Dict {
 	payer := ctx.Caller()
 	provider := requiredAgentID(ctx, ParamProvider)
-	w := mustGetWarrant(ctx, payer, provider)
-	if w == nil {
-		panic(ErrNoWarrant.Create(payer.String(), provider.String()))
-	}
-	if w.revoked() {
-		panic(ErrRevoked.Create(payer.String(), provider.String(), w.Deadline))
-	}
-	w.Deadline = chainTime(ctx) + w.CloseTimeout
+	w := revocable(ctx, payer, provider)
 
 	var deposit uint64
 	if a := ctx.AllowanceAvailable(); a != nil {
 		deposit = a.BaseTokens
 	}
-	scheduled := isc.RequestParameters{
-		TargetAddress: ctx.ChainID().AsAddress(),
-		Assets:        isc.NewAssetsBaseTokens(deposit),
-		Metadata: &isc.SendMetadata{
-			TargetContract: ctx.Contract(),
-			EntryPoint:     FuncCloseWarrant.Hname(),
-			Params: dict.Dict{
-				ParamPayer:    codec.EncodeAgentID(payer),
-				ParamProvider: codec.EncodeAgentID(provider),
-				ParamEpoch:    codec.EncodeUint32(w.Epoch),
-			},
-			GasBudget: ScheduledCloseGas,
-		},
-		Options: isc.SendOptions{Timelock: time.Unix(int64(w.Deadline), 0)},
-	}
+	scheduled := scheduledCloseRequest(ctx, payer, provider, w, deposit)
 	storageDeposit := ctx.EstimateRequiredStorageDeposit(scheduled)
 	reserve := scheduledCloseFee(ctx)
 	if need := max(storageDeposit, reserve); deposit < need {
@@ -279,11 +260,24 @@ func burnUpTo(ctx isc.Sandbox, total uint64) {
 }
 
 // applySettlement settles batch on w (updated in place, not stored) and pays
-// the provider.
+// the provider; a broken payment rejects the request.
 func applySettlement(ctx isc.Sandbox, payer, provider isc.AgentID, w *warrant, batch []payment.Payment) {
+	paid, err := settleWarrant(ctx, payer, provider, w, batch)
+	if err != nil {
+		panic(err)
+	}
+	pay(ctx, provider, paid)
+	subTotals(ctx.State(), paid, false)
+}
+
+// settleWarrant settles batch on w (updated in place, not stored) and emits
+// its settled event, but moves no tokens and changes no totals: it returns
+// what the provider is owed, or the registered error of the first payment
+// that breaks a rule (w is then unchanged).
+func settleWarrant(ctx isc.Sandbox, payer, provider isc.AgentID, w *warrant, batch []payment.Payment) (uint64, *isc.VMError) {
 	pk := getPublicKey(ctx.StateR(), payer)
 	if pk == nil {
-		panic(ErrNoPublicKey.Create(payer.String()))
+		return 0, ErrNoPublicKey.Create(payer.String())
 	}
 	sig := payment.Signed{
 		Warrant: payment.Warrant{
@@ -299,10 +293,8 @@ func applySettlement(ctx isc.Sandbox, payer, provider isc.AgentID, w *warrant, b
 	out, err := payment.Settle(ledger, batch, sig)
 	if err != nil {
 		re := err.(*payment.RuleError) // Settle returns no other error
-		panic(ruleErrors[re.Reason].Create(re.BatchArgs()...))
+		return 0, ruleErrors[re.Reason].Create(re.BatchArgs()...)
 	}
-	pay(ctx, provider, out.Paid)
-	subTotals(ctx.State(), out.Paid, false)
 	w.LastOrdinal, w.Paid, w.Balance = out.After.LastOrdinal, out.After.Paid, out.After.Balance
 	var settled, skipped uint32
 	for i := range out.Items {
@@ -317,6 +309,7 @@ func applySettlement(ctx isc.Sandbox, payer, provider isc.AgentID, w *warrant, b
 		Paid: out.Paid, Shortfall: out.Shortfall, PaidInEpoch: w.Paid, Balance: w.Balance,
 		Settled: settled, Skipped: skipped,
 	})
+	return out.Paid, nil
 }
 
 // finishWarrant refunds the balance to the payer and ends the epoch.
@@ -343,6 +336,41 @@ func pay(ctx isc.Sandbox, to isc.AgentID, amount uint64) {
 // current fee policy: the fee of ScheduledCloseGas.
 func scheduledCloseFee(ctx isc.SandboxBase) uint64 {
 	return feeFromGas(ctx, ScheduledCloseGas)
+}
+
+// revocable returns the warrant (payer, provider) with the deadline a revoke
+// now would set; it panics with the reason when there is no warrant to
+// revoke.
+func revocable(ctx isc.SandboxBase, payer, provider isc.AgentID) *warrant {
+	w := mustGetWarrant(ctx, payer, provider)
+	if w == nil {
+		panic(ErrNoWarrant.Create(payer.String(), provider.String()))
+	}
+	if w.revoked() {
+		panic(ErrRevoked.Create(payer.String(), provider.String(), w.Deadline))
+	}
+	w.Deadline = chainTime(ctx) + w.CloseTimeout
+	return w
+}
+
+// scheduledCloseRequest is the time-locked request revokeWarrant sends to close w
+// at its deadline, carrying deposit base tokens.
+func scheduledCloseRequest(ctx isc.SandboxBase, payer, provider isc.AgentID, w *warrant, deposit uint64) isc.RequestParameters {
+	return isc.RequestParameters{
+		TargetAddress: ctx.ChainID().AsAddress(),
+		Assets:        isc.NewAssetsBaseTokens(deposit),
+		Metadata: &isc.SendMetadata{
+			TargetContract: ctx.Contract(),
+			EntryPoint:     FuncCloseWarrant.Hname(),
+			Params: dict.Dict{
+				ParamPayer:    codec.EncodeAgentID(payer),
+				ParamProvider: codec.EncodeAgentID(provider),
+				ParamEpoch:    codec.EncodeUint32(w.Epoch),
+			},
+			GasBudget: ScheduledCloseGas,
+		},
+		Options: isc.SendOptions{Timelock: time.Unix(int64(w.Deadline), 0)},
+	}
 }
 
 func feeFromGas(ctx isc.SandboxBase, g uint64) uint64 {
@@ -413,7 +441,7 @@ func payments(ctx isc.Sandbox) []payment.Payment {
 // and each payment is charged (burn), read and decoded one at a time. It
 // panics with a registered error on the first thing wrong.
 func decodeBatch(params dict.Dict, burn func()) []payment.Payment {
-	n := batchLength(params)
+	n := batchLength(params, ParamPayments, MaxPaymentsPerRequest)
 	out := make([]payment.Payment, 0, min(n, 64))
 	for i := uint32(0); i < n; i++ {
 		burn()
@@ -430,10 +458,10 @@ func decodeBatch(params dict.Dict, burn func()) []payment.Payment {
 	return out
 }
 
-// batchLength reads the length of the array ParamPayments and rejects one
-// the request cannot hold.
-func batchLength(params dict.Dict) uint32 {
-	b := params.Get(ParamPayments)
+// batchLength reads the length of the array key and rejects one above
+// limit or one the request cannot hold.
+func batchLength(params dict.Dict, key string, limit int) uint32 {
+	b := params.Get(kv.Key(key))
 	if b == nil {
 		return 0
 	}
@@ -441,13 +469,13 @@ func batchLength(params dict.Dict) uint32 {
 	n := rr.ReadSizeWithLimit(math.MaxUint32 >> 1)
 	rr.Close()
 	if rr.Err != nil {
-		panic(ErrBadParam.Create(ParamPayments, "length: "+rr.Err.Error()))
+		panic(ErrBadParam.Create(key, "length: "+rr.Err.Error()))
 	}
-	if n > MaxPaymentsPerRequest {
-		panic(ErrTooManyPayments.Create(n, MaxPaymentsPerRequest))
+	if n > limit {
+		panic(ErrTooManyItems.Create(key, n, limit))
 	}
 	if n >= len(params) { // the length entry itself is one of the parameters
-		panic(ErrBatchLength.Create(n, len(params)))
+		panic(ErrBatchLength.Create(key, n, len(params)))
 	}
 	return uint32(n)
 }

@@ -4,6 +4,8 @@ import (
 	"github.com/iotaledger/wasp/packages/isc"
 	"github.com/iotaledger/wasp/packages/kv/codec"
 	"github.com/iotaledger/wasp/packages/kv/dict"
+	"github.com/iotaledger/wasp/packages/parameters"
+	"github.com/iotaledger/wasp/packages/transaction"
 )
 
 // getWarrantInfo handles the view getWarrantInfo(pa, sa). With no warrant it
@@ -44,5 +46,26 @@ func getTotalsView(ctx isc.SandboxView) dict.Dict {
 	return dict.Dict{
 		ResultTotalBalance: codec.EncodeUint64(t.Balance),
 		ResultWarrants:     codec.EncodeUint64(t.Warrants),
+	}
+}
+
+// getRevokeDepositView handles the view getRevokeDeposit(pa, sa): the
+// allowance revokeWarrant needs if called now, computed exactly as
+// revokeWarrant computes it. A view's sandbox has no
+// EstimateRequiredStorageDeposit, so the storage deposit is the L1 rent
+// structure's minimum for the scheduled close's output, which is what that
+// estimate returns (wasp's vmimpl.estimateRequiredStorageDeposit).
+func getRevokeDepositView(ctx isc.SandboxView) dict.Dict {
+	payer := requiredAgentID(ctx, ParamPayer)
+	provider := requiredAgentID(ctx, ParamProvider)
+	w := revocable(ctx, payer, provider)
+	scheduled := scheduledCloseRequest(ctx, payer, provider, w, 0)
+	out := transaction.BasicOutputFromPostData(ctx.ChainID().AsAddress(), isc.ContractIdentityFromHname(ctx.Contract()), scheduled)
+	storageDeposit := parameters.L1().Protocol.RentStructure.MinRent(out)
+	fee := scheduledCloseFee(ctx)
+	return dict.Dict{
+		ResultRevokeDeposit:  codec.EncodeUint64(max(storageDeposit, fee)),
+		ResultStorageDeposit: codec.EncodeUint64(storageDeposit),
+		ResultCloseFee:       codec.EncodeUint64(fee),
 	}
 }

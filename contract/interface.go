@@ -23,6 +23,11 @@ var (
 	// FuncSettle pays the caller (the provider) from the warrant of ParamPayer
 	// with the payments in ParamPayments.
 	FuncSettle = coreutil.Func("settle")
+	// FuncSettleMany pays the caller (the provider) from many warrants in one
+	// request: ParamSettlements holds, per warrant, the payer and its newest
+	// payment. Each warrant settles on its own terms; one that breaks a rule
+	// is refused alone (event micropay.settleRefused), never the others.
+	FuncSettleMany = coreutil.Func("settleMany")
 	// FuncCloseWarrant refunds what is left of a warrant to its payer.
 	FuncCloseWarrant = coreutil.Func("closeWarrant")
 	// ViewGetWarrantInfo returns the state of the warrant (ParamPayer, ParamProvider).
@@ -35,6 +40,12 @@ var (
 	// ParamPublicKey (absent when none), so a provider can check payments
 	// exactly as settle will.
 	ViewGetPublicKey = coreutil.ViewFunc("getPublicKey")
+	// ViewGetRevokeDeposit returns the allowance revokeWarrant needs now for
+	// the warrant (ParamPayer, ParamProvider): ResultRevokeDeposit, the larger
+	// of ResultStorageDeposit (the L1 storage deposit of the scheduled close,
+	// from the L1's rent structure) and ResultCloseFee (the fee of
+	// ScheduledCloseGas under the chain's fee policy).
+	ViewGetRevokeDeposit = coreutil.ViewFunc("getRevokeDeposit")
 )
 
 // Parameter and result keys. The short keys are those of the Wasp micropay
@@ -46,6 +57,7 @@ const (
 	ParamPayments     = "m"  // collections.Array of 85-byte wire payments
 	ParamCloseTimeout = "ct" // uint64, seconds
 	ParamEpoch        = "ep" // uint32
+	ParamSettlements  = "ms" // collections.Array of settlement items (EncodeSettlement)
 
 	ResultBalance      = "wa" // uint64; absent when there is no warrant
 	ResultDeadline     = "re" // uint64 unix seconds; absent when not revoked
@@ -56,6 +68,10 @@ const (
 
 	ResultTotalBalance = "tb" // uint64: sum of the balances of all open warrants
 	ResultWarrants     = "nw" // uint64: number of open warrants
+
+	ResultRevokeDeposit  = "rd" // uint64: the allowance revokeWarrant needs
+	ResultStorageDeposit = "sd" // uint64: the scheduled close's L1 storage deposit
+	ResultCloseFee       = "cf" // uint64: the scheduled close's fee reserve
 )
 
 // Init parameters (all optional) of the deployed contract.
@@ -83,6 +99,11 @@ const (
 	MaxPaymentsPerRequest = 10_000
 	PaymentDecodeGas      = uint64(100)
 )
+
+// MaxSettlementsPerRequest bounds ParamSettlements of settleMany the same
+// way: a larger count is refused before anything is allocated, and each item
+// burns PaymentDecodeGas before it is decoded.
+const MaxSettlementsPerRequest = 1_000
 
 // ScheduledCloseGas is the gas budget of the time-locked close the contract
 // sends itself on revoke, and exactly what that close burns: the handler pads
