@@ -70,6 +70,10 @@ type Terms struct {
 	Backed Amount `json:"backed,omitempty"`
 	// Deadline is the revoke deadline (unix s) when revoked.
 	Deadline uint64 `json:"deadline,omitempty"`
+	// Credit is what the provider owes the payer for pieces it was paid
+	// for and did not serve: the next payment may raise LastTotal by the
+	// price less Credit (never below zero).
+	Credit Amount `json:"credit,omitempty"`
 }
 
 // Requirements is one accepted way to pay (an entry of "accepts").
@@ -115,14 +119,51 @@ func (p *PaymentPayload) Payment() (payment.Payment, error) {
 	return payment.Decode(b)
 }
 
+// Outcomes of a paid request, in Settlement.Outcome. A consumer that gets
+// no PAYMENT-RESPONSE at all (connection reset, timeout) after sending a
+// payment is in the OutcomeUnknown case too.
+const (
+	// OutcomeServed: the payment was accepted and the piece served; Price
+	// is what the piece cost.
+	OutcomeServed = "served"
+	// OutcomeReplayed: the payment is the provider's newest receipt of the
+	// warrant, already accepted for this resource; the piece is served
+	// again and Price is 0. Only the newest payment, for the same
+	// resource, is served again.
+	OutcomeReplayed = "replayed"
+	// OutcomeCredited: the payment was stored but the piece failed (the
+	// answer is a 5xx); Price is 0 and Credit includes the piece's price,
+	// which the provider takes off the next payment of the warrant.
+	OutcomeCredited = "credited"
+	// OutcomeUnknown: the provider could not tell whether it stored the
+	// payment (a storage failure). The payment may have been accepted;
+	// retrying the same payment for the same resource is free: it is
+	// served as a replay if it was stored, accepted once if it was not.
+	OutcomeUnknown = "unknown"
+)
+
+// Reasons of a PAYMENT-RESPONSE with Success false that carries a
+// Settlement (ErrorReason).
+const (
+	ReasonCredited       = "credited"        // see OutcomeCredited
+	ReasonOutcomeUnknown = "outcome_unknown" // see OutcomeUnknown
+)
+
 // Settlement is micropay's part of a PAYMENT-RESPONSE ("extra").
 type Settlement struct {
 	Epoch     uint32 `json:"epoch"`
 	Ordinal   uint64 `json:"ordinal"`
 	Total     Amount `json:"total"`  // accepted cumulative total
-	Price     Amount `json:"price"`  // what this piece cost
+	Price     Amount `json:"price"`  // what this piece cost: 0 when replayed or credited
 	Backed    Amount `json:"backed"` // what the warrant can still back beyond Total
 	Unsettled Amount `json:"unsettled"`
+	// Outcome is one of the Outcome* constants; empty from a provider that
+	// predates them, meaning OutcomeServed.
+	Outcome string `json:"outcome,omitempty"`
+	// Credit is what the provider owes the payer after this request for
+	// pieces paid and not served (see Terms.Credit): the next payment of
+	// the warrant may raise Total by the price less Credit.
+	Credit Amount `json:"credit,omitempty"`
 }
 
 // PaymentResponse is the PAYMENT-RESPONSE object. Transaction is empty: a

@@ -89,3 +89,16 @@ func FuzzDecodePaymentPayload(f *testing.F) {
 		_, _ = p.Payment()
 	})
 }
+
+func TestSettlementOutcomeAndCreditRoundTrip(t *testing.T) {
+	in := PaymentResponse{Success: false, ErrorReason: ReasonCredited, Extra: &Settlement{Ordinal: 3, Total: 300, Outcome: OutcomeCredited, Credit: 100}}
+	h, err := Encode(in)
+	require.NoError(t, err)
+	var out PaymentResponse
+	require.NoError(t, Decode(h, &out))
+	require.Equal(t, in, out)
+	var raw map[string]any
+	require.NoError(t, Decode(h, &raw))
+	require.Equal(t, "100", raw["extra"].(map[string]any)["credit"])
+	require.Equal(t, "credited", raw["extra"].(map[string]any)["outcome"])
+}
