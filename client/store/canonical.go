@@ -94,3 +94,66 @@ func notNewer(r Receipt, epoch uint32, ordinal uint64) error {
 	return fmt.Errorf("append warrant %s epoch %d ordinal %d (newest: epoch %d ordinal %d): %w",
 		warrantHex(r.Warrant), r.Payment.Epoch, r.Payment.Ordinal, epoch, ordinal, ErrNotNewer)
 }
+
+// appendCredit returns the credit of r's warrant once r is appended to a
+// warrant holding credit: credit + r.Price - r.Cost(). It refuses an
+// outcome other than Served or Pending, and a receipt short of its cost by
+// more than the credit (ErrUnderpaid).
+func appendCredit(r Receipt, credit uint64) (uint64, error) {
+	if r.Outcome != Served && r.Outcome != Pending {
+		return 0, fmt.Errorf("store: append receipt %d/%d of warrant %s as %s: a receipt is appended served or pending", r.Payment.Epoch, r.Payment.Ordinal, warrantHex(r.Warrant), r.Outcome)
+	}
+	have, err := addCredit(credit, r.Price)
+	if err != nil {
+		return 0, err
+	}
+	if have < r.Cost() {
+		return 0, fmt.Errorf("append receipt %d/%d of warrant %s: price %d, credit %d, the piece costs %d: %w",
+			r.Payment.Epoch, r.Payment.Ordinal, warrantHex(r.Warrant), r.Price, credit, r.Cost(), ErrUnderpaid)
+	}
+	return have - r.Cost(), nil
+}
+
+// conclude returns r and its warrant's credit after its piece went as
+// served says (Store.Conclude); newest reports whether r is the warrant's
+// newest receipt.
+func conclude(r Receipt, credit uint64, newest, served bool) (Receipt, uint64, error) {
+	switch {
+	case r.Outcome == Pending && served:
+		r.Outcome = Served
+	case r.Outcome == Pending:
+		c, err := addCredit(credit, r.Cost())
+		if err != nil {
+			return r, credit, err
+		}
+		r.Outcome, credit = Credited, c
+	case r.Outcome == Credited && served && newest && credit >= r.Cost():
+		r.Outcome, credit = Served, credit-r.Cost()
+	}
+	return r, credit, nil
+}
+
+// replayed returns receipt r and its warrant's credit once its piece is
+// being served again (Store.Replay); newest reports whether r is the
+// warrant's newest receipt, which only can be replayed.
+func replayed(r Receipt, credit uint64, newest bool) (Receipt, uint64, error) {
+	if !newest {
+		return r, credit, fmt.Errorf("receipt %d/%d of warrant %s: %w", r.Payment.Epoch, r.Payment.Ordinal, warrantHex(r.Warrant), ErrNotNewest)
+	}
+	if r.Outcome != Credited {
+		return r, credit, nil
+	}
+	if credit < r.Cost() {
+		return r, credit, fmt.Errorf("%w: warrant %s holds credit %d, less than its newest credited receipt's cost %d", ErrCorrupt, warrantHex(r.Warrant), credit, r.Cost())
+	}
+	r.Outcome, credit = Pending, credit-r.Cost()
+	return r, credit, nil
+}
+
+// addCredit adds amount to credit, refusing an overflow.
+func addCredit(credit, amount uint64) (uint64, error) {
+	if credit+amount < credit {
+		return 0, fmt.Errorf("store: credit %d + %d overflows", credit, amount)
+	}
+	return credit + amount, nil
+}

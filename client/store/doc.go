@@ -10,7 +10,27 @@
 //     is cumulative, so the newest settles all before it), and a count of
 //     receipts;
 //   - the latest Settlement: where the settler's request stands, recorded
-//     before the request is sent so that a restarted provider can resume.
+//     before the request is sent so that a restarted provider can resume;
+//   - the warrant's credit: what the provider owes the payer for pieces it
+//     was paid for and did not deliver.
+//
+// # Outcomes and credit
+//
+// A receipt records whether its piece was delivered (Outcome). A provider
+// that serves a piece after storing its payment appends the receipt
+// Pending and, once the response is written, concludes it (Conclude):
+// Served, or Credited when the piece failed. A credited receipt's Cost
+// joins the warrant's credit, durably, in the same synced batch; a later
+// payment may fall short of its piece's price by at most the credit, and
+// uses that much of it up (Append), so a credit is used once. A pending
+// receipt found when the provider starts was cut off mid-request (a crash,
+// kill -9): CreditPending credits it. Replay lets the newest receipt's
+// piece be served again for a retried request: a credited one takes its
+// Cost back out of the credit and is concluded again, so a piece that is
+// credited and then delivered on retry is paid once and credited never.
+// The credit equals the newest total less the cost of the pieces not
+// credited: settling the newest payment of a warrant whose credit is 0
+// pays exactly for the pieces delivered.
 //
 // Two implementations share the Store interface and pass the same
 // conformance suite (package storetest): Pebble, durable, on

@@ -19,7 +19,7 @@ const AcceptedAtLayout = "2006-01-02T15:04:05.000000000Z07:00"
 
 // exportColumns are the CSV header and the JSON field names, in order.
 var exportColumns = []string{
-	"payer", "provider", "epoch", "ordinal", "total", "price", "resource", "accepted_at", "signature",
+	"payer", "provider", "epoch", "ordinal", "total", "price", "resource", "accepted_at", "signature", "outcome", "sold",
 }
 
 // exportRow is one receipt as billing systems read it. The signature is
@@ -35,6 +35,8 @@ type exportRow struct {
 	Resource   string `json:"resource"`
 	AcceptedAt string `json:"accepted_at"`
 	Signature  string `json:"signature"`
+	Outcome    string `json:"outcome"`
+	Sold       uint64 `json:"sold"`
 }
 
 // ExportOption changes how WriteCSV and WriteJSONL render a receipt.
@@ -70,7 +72,18 @@ func (c exportConfig) row(r Receipt) exportRow {
 		Resource:   r.Resource,
 		AcceptedAt: r.AcceptedAt.UTC().Format(AcceptedAtLayout),
 		Signature:  hex.EncodeToString(r.Payment.Signature[:]),
+		Outcome:    r.Outcome.String(),
+		Sold:       sold(r),
 	}
+}
+
+// sold is what r's piece earned: its cost if it was served, 0 if it was
+// credited or is still pending.
+func sold(r Receipt) uint64 {
+	if r.Outcome != Served {
+		return 0
+	}
+	return r.Cost()
 }
 
 func (row exportRow) record() []string {
@@ -84,6 +97,8 @@ func (row exportRow) record() []string {
 		neutralise(row.Resource),
 		row.AcceptedAt,
 		row.Signature,
+		row.Outcome,
+		strconv.FormatUint(row.Sold, 10),
 	}
 }
 
@@ -103,8 +118,13 @@ func neutralise(cell string) string {
 // encoding/csv), in the order of Store.Receipts: a header row, then one row
 // per receipt with the columns payer, provider (hex of the agent ID bytes,
 // unless WithAgentFormat says otherwise),
-// epoch, ordinal, total, price, resource, accepted_at (AcceptedAtLayout)
-// and signature (hex). A resource that a spreadsheet would take for a
+// epoch, ordinal, total, price, resource, accepted_at (AcceptedAtLayout),
+// signature (hex), outcome (served, credited or pending: see Outcome) and
+// sold. price is what the payment added to the cumulative total, which is
+// what the chain pays; sold is what the piece earned: its price (Cost)
+// when served, 0 when credited or pending, so a piece the consumer did not
+// receive is never counted as sold. The two sums differ by the credit the
+// provider holds for the payer (WarrantSummary.Credit). A resource that a spreadsheet would take for a
 // formula (starting with =, +, -, @, tab or carriage return) is written
 // with a leading ' so that it opens as text. On error, w may hold a
 // partial export.
@@ -129,8 +149,8 @@ func WriteCSV(ctx context.Context, s Store, f ReceiptFilter, w io.Writer, opts .
 
 // WriteJSONL writes the receipts f selects to w as JSON Lines, in the order
 // of Store.Receipts: one object per line with the fields of WriteCSV's
-// columns; epoch, ordinal, total and price are JSON numbers, the rest
-// strings. On error, w may hold a partial export.
+// columns; epoch, ordinal, total, price and sold are JSON numbers, the
+// rest strings. On error, w may hold a partial export.
 func WriteJSONL(ctx context.Context, s Store, f ReceiptFilter, w io.Writer, opts ...ExportOption) error {
 	c := exportSettings(opts)
 	bw := bufio.NewWriter(w)

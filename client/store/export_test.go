@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -60,10 +61,12 @@ func wantFields(r store.Receipt) []string {
 		r.Resource,
 		r.AcceptedAt.UTC().Format("2006-01-02T15:04:05.000000000Z"),
 		hex.EncodeToString(r.Payment.Signature[:]),
+		"served",
+		strconv.FormatUint(r.Price, 10),
 	}
 }
 
-var header = []string{"payer", "provider", "epoch", "ordinal", "total", "price", "resource", "accepted_at", "signature"}
+var header = []string{"payer", "provider", "epoch", "ordinal", "total", "price", "resource", "accepted_at", "signature", "outcome", "sold"}
 
 // exportCSV exports every receipt of s as CSV and parses it back.
 func exportCSV(t *testing.T, s store.Store) [][]string {
@@ -169,12 +172,12 @@ func TestWriteJSONL(t *testing.T) {
 		for j, name := range header {
 			switch v := obj[name].(type) {
 			case json.Number:
-				if j < 2 || j > 5 {
+				if !numberColumn(j) {
 					t.Fatalf("line %d: %s is a number, want a string", i+1, name)
 				}
 				got[j] = v.String()
 			case string:
-				if j >= 2 && j <= 5 {
+				if numberColumn(j) {
 					t.Fatalf("line %d: %s is a string, want a number", i+1, name)
 				}
 				got[j] = v
@@ -275,5 +278,41 @@ func TestExportAgentFormat(t *testing.T) {
 	}
 	if got := strings.Split(b.String(), "\n")[1]; !strings.HasPrefix(got, "agent-0102,agent-03,") {
 		t.Fatalf("row %q does not use the agent format", got)
+	}
+}
+
+// numberColumn reports whether column j of header is a JSON number.
+func numberColumn(j int) bool { return (j >= 2 && j <= 5) || header[j] == "sold" }
+
+// TestExportShowsCreditedPieceAsNotSold: a piece paid for and not
+// delivered is exported as credited and sold 0; the payment that used the
+// credit up is exported with the price it added to the total and the
+// piece's full price as sold.
+func TestExportShowsCreditedPieceAsNotSold(t *testing.T) {
+	ctx := context.Background()
+	w := store.WarrantID{Payer: "\x01\xaa", Provider: "\x01\xbb"}
+	s := store.NewMemory()
+	t.Cleanup(func() { s.Close() })
+	failed := store.Receipt{Warrant: w, Payment: payment.Payment{Epoch: 1, Ordinal: 1, Total: 100}, Price: 100, Asked: 100, Outcome: store.Pending, Resource: "/a"}
+	if err := s.Append(ctx, failed); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Conclude(ctx, failed.Key(), false); err != nil {
+		t.Fatal(err)
+	}
+	next := store.Receipt{Warrant: w, Payment: payment.Payment{Epoch: 1, Ordinal: 2, Total: 100}, Price: 0, Asked: 100, Resource: "/b"}
+	if err := s.Append(ctx, next); err != nil {
+		t.Fatal(err)
+	}
+	rows := exportCSV(t, s)
+	if len(rows) != 3 {
+		t.Fatalf("%d rows, want 3", len(rows))
+	}
+	col := func(row []string, name string) string { return row[slices.Index(header, name)] }
+	if col(rows[1], "outcome") != "credited" || col(rows[1], "sold") != "0" || col(rows[1], "price") != "100" {
+		t.Fatalf("credited piece exported as %v", rows[1])
+	}
+	if col(rows[2], "outcome") != "served" || col(rows[2], "sold") != "100" || col(rows[2], "price") != "0" {
+		t.Fatalf("piece paid by the credit exported as %v", rows[2])
 	}
 }

@@ -21,6 +21,9 @@ func FuzzDecodeReceipt(f *testing.F) {
 	key, value := receiptKey(r.Warrant, 3, 7), appendReceiptValue(nil, r)
 	f.Add(key, value, "payer", "provider", "/r", uint32(3), uint64(7), uint64(700), uint64(100), int64(1735787045), uint32(6), bytes.Repeat([]byte{1}, 64))
 	f.Add(key[:len(key)-1], value[:len(value)-1], "", "", "", uint32(0), uint64(0), uint64(0), uint64(0), int64(-62135596800), uint32(0), []byte(nil))
+	v1 := appendReceiptValue(nil, r)
+	v1 = append([]byte{1}, v1[1:len(v1)-2]...) // a version 1 record: no asked, no outcome
+	f.Add(key, v1, "payer", "provider", "/r", uint32(4), uint64(8), uint64(800), uint64(100), int64(1735787045), uint32(6), bytes.Repeat([]byte{2}, 64))
 	f.Add([]byte{prefixReceipt}, []byte{receiptVersion}, "\xff", "\x00", "✓", uint32(1<<32-1), uint64(1<<64-1), uint64(1<<64-1), uint64(1<<64-1), int64(1<<63-1), uint32(999_999_999), []byte{})
 
 	f.Fuzz(func(t *testing.T, key, value []byte, payer, provider, resource string, epoch uint32, ordinal, total, price uint64, sec int64, nsec uint32, sig []byte) {
@@ -39,6 +42,8 @@ func FuzzDecodeReceipt(f *testing.F) {
 			Warrant:    WarrantID{Payer: payer, Provider: provider},
 			Payment:    payment.Payment{Epoch: epoch, Ordinal: ordinal, Total: total},
 			Price:      price,
+			Asked:      price ^ total,
+			Outcome:    Outcome(epoch % 3),
 			Resource:   resource,
 			AcceptedAt: fuzzTime(sec, nsec),
 		}
@@ -56,6 +61,7 @@ func FuzzDecodeReceipt(f *testing.F) {
 func FuzzDecodeWarrant(f *testing.F) {
 	f.Add(appendWarrantValue(nil, warrantState{Epoch: 2, Ordinal: 5, Receipts: 9}), uint32(2), uint64(5), uint64(9))
 	f.Add([]byte{warrantVersion, 0x80, 0x80, 0x80, 0x80, 0x10, 1, 1}, uint32(1<<32-1), uint64(1<<64-1), uint64(0))
+	f.Add([]byte{1, 2, 5, 9}, uint32(2), uint64(5), uint64(9)) // version 1: no credit
 	f.Fuzz(func(t *testing.T, value []byte, epoch uint32, ordinal, receipts uint64) {
 		if got, err := decodeWarrantValue(value); err != nil {
 			if !errors.Is(err, ErrCorrupt) {
@@ -65,7 +71,7 @@ func FuzzDecodeWarrant(f *testing.F) {
 			t.Fatalf("re-encoded record decodes to %+v, %v; want %+v", again, err, got)
 		}
 
-		x := warrantState{Epoch: epoch, Ordinal: ordinal, Receipts: receipts}
+		x := warrantState{Epoch: epoch, Ordinal: ordinal, Receipts: receipts, Credit: receipts ^ ordinal}
 		if got, err := decodeWarrantValue(appendWarrantValue(nil, x)); err != nil || got != x {
 			t.Fatalf("decode(encode(x)) = %+v, %v; want %+v", got, err, x)
 		}

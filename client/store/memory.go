@@ -1,7 +1,9 @@
 package store
 
 import (
+	"cmp"
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 )
@@ -20,7 +22,8 @@ type Memory struct {
 }
 
 type memoryWarrant struct {
-	receipts   []Receipt // in order of acceptance
+	receipts   []Receipt // in order of acceptance, which is (epoch, ordinal) order
+	credit     uint64
 	settlement *Settlement
 }
 
@@ -52,8 +55,89 @@ func (m *Memory) Append(ctx context.Context, r Receipt) error {
 	if n := len(mw.receipts); n > 0 && !newer(r, mw.receipts[n-1].Payment.Epoch, mw.receipts[n-1].Payment.Ordinal) {
 		return notNewer(r, mw.receipts[n-1].Payment.Epoch, mw.receipts[n-1].Payment.Ordinal)
 	}
-	mw.receipts = append(mw.receipts, r)
+	credit, err := appendCredit(r, mw.credit)
+	if err != nil {
+		return err
+	}
+	mw.receipts, mw.credit = append(mw.receipts, r), credit
 	return nil
+}
+
+// Conclude implements Store.
+func (m *Memory) Conclude(ctx context.Context, k ReceiptKey, served bool) (Receipt, uint64, error) {
+	return m.update(ctx, k, "conclude", func(r Receipt, credit uint64, newest bool) (Receipt, uint64, error) {
+		return conclude(r, credit, newest, served)
+	})
+}
+
+// Replay implements Store.
+func (m *Memory) Replay(ctx context.Context, k ReceiptKey) (Receipt, uint64, error) {
+	return m.update(ctx, k, "replay", replayed)
+}
+
+// update applies change to the receipt k and its warrant's credit.
+func (m *Memory) update(ctx context.Context, k ReceiptKey, what string, change func(r Receipt, credit uint64, newest bool) (Receipt, uint64, error)) (Receipt, uint64, error) {
+	if err := ctx.Err(); err != nil {
+		return Receipt{}, 0, err
+	}
+	if err := checkWarrant(k.Warrant); err != nil {
+		return Receipt{}, 0, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return Receipt{}, 0, ErrClosed
+	}
+	mw := m.warrants[k.Warrant]
+	var i int
+	found := false
+	if mw != nil {
+		i, found = slices.BinarySearchFunc(mw.receipts, k, func(r Receipt, k ReceiptKey) int {
+			return cmp.Or(cmp.Compare(r.Payment.Epoch, k.Epoch), cmp.Compare(r.Payment.Ordinal, k.Ordinal))
+		})
+	}
+	if !found {
+		return Receipt{}, 0, fmt.Errorf("%s receipt %d/%d of warrant %s: %w", what, k.Epoch, k.Ordinal, warrantHex(k.Warrant), ErrNoReceipt)
+	}
+	r, credit, err := change(mw.receipts[i], mw.credit, i == len(mw.receipts)-1)
+	if err != nil {
+		return Receipt{}, 0, fmt.Errorf("%s: %w", what, err)
+	}
+	mw.receipts[i], mw.credit = r, credit
+	return r, credit, nil
+}
+
+// CreditPending implements Store.
+func (m *Memory) CreditPending(ctx context.Context, provider string) ([]Receipt, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var keys []ReceiptKey
+	m.mu.RLock()
+	if m.closed {
+		m.mu.RUnlock()
+		return nil, ErrClosed
+	}
+	for w, mw := range m.warrants {
+		for _, r := range mw.receipts {
+			if w.Provider == provider && r.Outcome == Pending {
+				keys = append(keys, r.Key())
+			}
+		}
+	}
+	m.mu.RUnlock()
+	slices.SortFunc(keys, func(a, b ReceiptKey) int {
+		return cmp.Or(compareWarrants(a.Warrant, b.Warrant), cmp.Compare(a.Epoch, b.Epoch), cmp.Compare(a.Ordinal, b.Ordinal))
+	})
+	out := make([]Receipt, 0, len(keys))
+	for _, k := range keys {
+		r, _, err := m.Conclude(ctx, k, false)
+		if err != nil {
+			return out, fmt.Errorf("credit pending: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, nil
 }
 
 // Newest implements Store.
@@ -95,6 +179,7 @@ func (m *Memory) Warrants(ctx context.Context) ([]WarrantSummary, error) {
 			Warrant:  w,
 			Newest:   mw.receipts[len(mw.receipts)-1],
 			Receipts: uint64(len(mw.receipts)),
+			Credit:   mw.credit,
 		}
 		if mw.settlement != nil {
 			s := *mw.settlement

@@ -40,7 +40,18 @@ func (d *disk) open(t *testing.T, dir string) store.Store {
 	ctx := context.Background()
 	m := &memoryOnDisk{Memory: store.NewMemory(), disk: d, dir: dir, settled: make(map[store.WarrantID]bool), acked: make(map[store.WarrantID]bool)}
 	for _, r := range img.receipts {
+		// A credited receipt was appended pending and concluded.
+		credited := r.Outcome == store.Credited
+		if credited {
+			r.Outcome = store.Pending
+		}
 		if err := m.Append(ctx, r); err != nil {
+			t.Fatalf("replay %v: %v", r.Payment, err)
+		}
+		if !credited {
+			continue
+		}
+		if _, _, err := m.Conclude(ctx, r.Key(), false); err != nil {
 			t.Fatalf("replay %v: %v", r.Payment, err)
 		}
 	}

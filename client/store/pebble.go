@@ -139,21 +139,141 @@ func (s *Pebble) Append(ctx context.Context, r Receipt) error {
 	if ok && !newer(r, state.Epoch, state.Ordinal) {
 		return notNewer(r, state.Epoch, state.Ordinal)
 	}
-	state = warrantState{Epoch: r.Payment.Epoch, Ordinal: r.Payment.Ordinal, Receipts: state.Receipts + 1}
+	credit, err := appendCredit(r, state.Credit)
+	if err != nil {
+		return err
+	}
+	state = warrantState{Epoch: r.Payment.Epoch, Ordinal: r.Payment.Ordinal, Receipts: state.Receipts + 1, Credit: credit}
+	if err := s.writeReceipt(r, state, Served); err != nil {
+		return fmt.Errorf("append: %w", err)
+	}
+	return nil
+}
 
+// writeReceipt writes r, its warrant's record state and r's pending mark
+// (set when r is Pending, deleted when it was Pending before, as was says)
+// in one synced batch. The caller holds the warrant's lock.
+func (s *Pebble) writeReceipt(r Receipt, state warrantState, was Outcome) error {
 	b := s.db.NewBatch()
 	defer b.Close()
 	key := receiptKey(r.Warrant, r.Payment.Epoch, r.Payment.Ordinal)
-	if err := b.Set(key, appendReceiptValue(nil, r), nil); err != nil {
-		return fmt.Errorf("append receipt %x: %w", key, err)
+	err := b.Set(key, appendReceiptValue(nil, r), nil)
+	if err == nil {
+		err = b.Set(warrantKeyWithPrefix(prefixWarrant, r.Warrant), appendWarrantValue(nil, state), nil)
 	}
-	if err := b.Set(warrantKeyWithPrefix(prefixWarrant, r.Warrant), appendWarrantValue(nil, state), nil); err != nil {
-		return fmt.Errorf("append receipt %x: %w", key, err)
+	if err == nil && r.Outcome == Pending {
+		err = b.Set(pendingKey(r.Key()), nil, nil)
+	} else if err == nil && was == Pending {
+		err = b.Delete(pendingKey(r.Key()), nil)
 	}
-	if err := b.Commit(pebble.Sync); err != nil {
-		return fmt.Errorf("append receipt %x: %w", key, err)
+	if err == nil {
+		err = b.Commit(pebble.Sync)
+	}
+	if err != nil {
+		return fmt.Errorf("write receipt %x: %w", key, err)
 	}
 	return nil
+}
+
+// Conclude implements Store.
+func (s *Pebble) Conclude(ctx context.Context, k ReceiptKey, served bool) (Receipt, uint64, error) {
+	return s.update(ctx, k, "conclude", func(r Receipt, credit uint64, newest bool) (Receipt, uint64, error) {
+		return conclude(r, credit, newest, served)
+	})
+}
+
+// Replay implements Store.
+func (s *Pebble) Replay(ctx context.Context, k ReceiptKey) (Receipt, uint64, error) {
+	return s.update(ctx, k, "replay", replayed)
+}
+
+// update reads the receipt k and its warrant's credit under the warrant's
+// lock, applies change and writes what changed in one synced batch.
+func (s *Pebble) update(ctx context.Context, k ReceiptKey, what string, change func(r Receipt, credit uint64, newest bool) (Receipt, uint64, error)) (Receipt, uint64, error) {
+	if err := ctx.Err(); err != nil {
+		return Receipt{}, 0, err
+	}
+	if err := checkWarrant(k.Warrant); err != nil {
+		return Receipt{}, 0, err
+	}
+	if !s.enter() {
+		return Receipt{}, 0, ErrClosed
+	}
+	defer s.exit()
+	l := s.locks.lock(k.Warrant)
+	defer s.locks.unlock(k.Warrant, l)
+
+	state, ok, err := s.warrantState(s.db, k.Warrant)
+	if err != nil {
+		return Receipt{}, 0, fmt.Errorf("%s: %w", what, err)
+	}
+	key := receiptKey(k.Warrant, k.Epoch, k.Ordinal)
+	r, found, err := get(s.db, key, func(value []byte) (Receipt, error) { return decodeReceipt(key, value) })
+	if err != nil {
+		return Receipt{}, 0, fmt.Errorf("%s: %w", what, err)
+	}
+	if !ok || !found {
+		return Receipt{}, 0, fmt.Errorf("%s receipt %d/%d of warrant %s: %w", what, k.Epoch, k.Ordinal, warrantHex(k.Warrant), ErrNoReceipt)
+	}
+	newest := state.Epoch == k.Epoch && state.Ordinal == k.Ordinal
+	after, credit, err := change(r, state.Credit, newest)
+	if err != nil {
+		return Receipt{}, 0, fmt.Errorf("%s: %w", what, err)
+	}
+	if after == r && credit == state.Credit {
+		return r, credit, nil
+	}
+	state.Credit = credit
+	if err := s.writeReceipt(after, state, r.Outcome); err != nil {
+		return Receipt{}, 0, fmt.Errorf("%s: %w", what, err)
+	}
+	return after, credit, nil
+}
+
+// CreditPending implements Store. It reads the pending marks, not the
+// receipts: as many as the requests in flight when the provider stopped.
+func (s *Pebble) CreditPending(ctx context.Context, provider string) ([]Receipt, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	keys, err := s.pendingKeys(provider)
+	if err != nil {
+		return nil, fmt.Errorf("credit pending: %w", err)
+	}
+	out := make([]Receipt, 0, len(keys))
+	for _, k := range keys {
+		r, _, err := s.Conclude(ctx, k, false)
+		if err != nil {
+			return out, fmt.Errorf("credit pending: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// pendingKeys lists the pending receipts of provider's warrants.
+func (s *Pebble) pendingKeys(provider string) ([]ReceiptKey, error) {
+	if !s.enter() {
+		return nil, ErrClosed
+	}
+	defer s.exit()
+	lower := []byte{prefixPending}
+	iter, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(lower)})
+	if err != nil {
+		return nil, err
+	}
+	defer iter.Close()
+	var keys []ReceiptKey
+	for ok := iter.First(); ok; ok = iter.Next() {
+		k, err := parsePendingKey(iter.Key())
+		if err != nil {
+			return nil, err
+		}
+		if k.Warrant.Provider == provider {
+			keys = append(keys, k)
+		}
+	}
+	return keys, iter.Error()
 }
 
 // Newest implements Store.
@@ -218,7 +338,7 @@ func (s *Pebble) Warrants(ctx context.Context) ([]WarrantSummary, error) {
 		if err != nil {
 			return nil, fmt.Errorf("warrants: %w", err)
 		}
-		ws := WarrantSummary{Warrant: w, Newest: newest, Receipts: state.Receipts}
+		ws := WarrantSummary{Warrant: w, Newest: newest, Receipts: state.Receipts, Credit: state.Credit}
 		settlement, ok, err := s.settlement(snap, w)
 		if err != nil {
 			return nil, fmt.Errorf("warrants: %w", err)

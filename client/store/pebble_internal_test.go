@@ -270,3 +270,23 @@ func TestWarrantLocksDropUnused(t *testing.T) {
 		t.Fatalf("%d warrant locks left after the appends returned", n)
 	}
 }
+
+// TestVersion1RecordsDecode: receipts and warrant records written before
+// outcomes and credits existed decode as served, with no credit.
+func TestVersion1RecordsDecode(t *testing.T) {
+	w := WarrantID{Payer: "payer", Provider: "provider"}
+	r := testReceipt(w, 1, 2)
+	v2 := appendReceiptValue(nil, r)
+	v1 := append([]byte{1}, v2[1:len(v2)-2]...) // drop asked (one byte) and outcome
+	got, err := decodeReceipt(receiptKey(w, 1, 2), v1)
+	if err != nil || got.Outcome != Served || got.Asked != 0 || got.Cost() != r.Price || got.Resource != r.Resource {
+		t.Fatalf("version 1 receipt: %+v, %v", got, err)
+	}
+	state, err := decodeWarrantValue([]byte{1, 1, 2, 3})
+	if err != nil || state != (warrantState{Epoch: 1, Ordinal: 2, Receipts: 3}) {
+		t.Fatalf("version 1 warrant record: %+v, %v", state, err)
+	}
+	if _, err := decodeReceipt(receiptKey(w, 1, 2), append(v2[:len(v2)-1:len(v2)-1], 3)); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("outcome 3: %v, want ErrCorrupt", err)
+	}
+}

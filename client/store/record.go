@@ -29,6 +29,13 @@ const (
 	// Covered by TestPebbleFormatVersion and TestOpenRefusesDamagedStore.
 	prefixMeta byte = 'm'
 
+	// prefixPending: "p" | warrant | epoch u32 BE | ordinal u64 BE → empty:
+	// the receipt of that key is Pending. Append of a pending receipt
+	// writes it in the receipt's batch, Conclude deletes it in its batch,
+	// so CreditPending reads the few pending receipts without a scan of
+	// all. Covered by the storetest suite (Outcomes, CreditPending).
+	prefixPending byte = 'p'
+
 	// prefixReceipt: "r" | warrant | epoch u32 BE | ordinal u64 BE →
 	// receipt record (appendReceiptValue). Iteration order is acceptance
 	// order within a warrant, since Append only takes a higher (epoch,
@@ -54,8 +61,8 @@ var keyFormat = []byte{prefixMeta, 'f', 'o', 'r', 'm', 'a', 't'}
 // Record versions: the first byte of every value.
 const (
 	formatVersion     byte = 1
-	receiptVersion    byte = 1
-	warrantVersion    byte = 1
+	receiptVersion    byte = 2 // 1: without asked and outcome
+	warrantVersion    byte = 2 // 1: without credit
 	settlementVersion byte = 1
 	ackVersion        byte = 1
 )
@@ -77,9 +84,26 @@ func warrantKeyWithPrefix(prefix byte, w WarrantID) []byte {
 }
 
 func receiptKey(w WarrantID, epoch uint32, ordinal uint64) []byte {
-	k := warrantKeyWithPrefix(prefixReceipt, w)
+	return keyWithSuffix(prefixReceipt, w, epoch, ordinal)
+}
+
+func pendingKey(k ReceiptKey) []byte {
+	return keyWithSuffix(prefixPending, k.Warrant, k.Epoch, k.Ordinal)
+}
+
+func keyWithSuffix(prefix byte, w WarrantID, epoch uint32, ordinal uint64) []byte {
+	k := warrantKeyWithPrefix(prefix, w)
 	k = binary.BigEndian.AppendUint32(k, epoch)
 	return binary.BigEndian.AppendUint64(k, ordinal)
+}
+
+// parsePendingKey returns the receipt a pending key names.
+func parsePendingKey(key []byte) (ReceiptKey, error) {
+	w, suffix, err := parseKey(key, prefixPending, receiptKeySuffix)
+	if err != nil {
+		return ReceiptKey{}, err
+	}
+	return ReceiptKey{Warrant: w, Epoch: binary.BigEndian.Uint32(suffix), Ordinal: binary.BigEndian.Uint64(suffix[4:])}, nil
 }
 
 // prefixEnd returns the smallest key above every key starting with prefix,
@@ -130,16 +154,19 @@ func parseKey(key []byte, prefix byte, suffixLen int) (WarrantID, []byte, error)
 //
 //	version u8 | total uvarint | price uvarint | signature [64] |
 //	accepted_at unix seconds varint | accepted_at nanoseconds uvarint |
-//	len(resource) uvarint | resource
+//	len(resource) uvarint | resource | asked uvarint | outcome u8
 //
-// The warrant, epoch and ordinal are in the key.
+// The warrant, epoch and ordinal are in the key. A version 1 record ends
+// after resource: asked 0, outcome Served.
 func appendReceiptValue(dst []byte, r Receipt) []byte {
 	dst = append(dst, receiptVersion)
 	dst = binary.AppendUvarint(dst, r.Payment.Total)
 	dst = binary.AppendUvarint(dst, r.Price)
 	dst = append(dst, r.Payment.Signature[:]...)
 	dst = appendTime(dst, r.AcceptedAt)
-	return appendString(dst, r.Resource)
+	dst = appendString(dst, r.Resource)
+	dst = binary.AppendUvarint(dst, r.Asked)
+	return append(dst, byte(r.Outcome))
 }
 
 // decodeReceipt decodes a receipt from its key and record. It copies what
@@ -154,12 +181,16 @@ func decodeReceipt(key, value []byte) (Receipt, error) {
 	r.Payment.Ordinal = binary.BigEndian.Uint64(suffix[4:])
 
 	d := decoder{b: value}
-	d.version(receiptVersion)
+	v := d.versions(1, receiptVersion)
 	r.Payment.Total = d.uvarint()
 	r.Price = d.uvarint()
 	copy(r.Payment.Signature[:], d.bytes(len(r.Payment.Signature)))
 	r.AcceptedAt = d.time()
 	r.Resource = d.string()
+	if v >= 2 {
+		r.Asked = d.uvarint()
+		r.Outcome = d.outcome()
+	}
 	if err := d.finish(); err != nil {
 		return Receipt{}, fmt.Errorf("receipt %x: %w", key, err)
 	}
@@ -172,26 +203,33 @@ type warrantState struct {
 	Epoch    uint32 // newest receipt's epoch
 	Ordinal  uint64 // newest receipt's ordinal
 	Receipts uint64 // receipts stored, all epochs
+	Credit   uint64 // WarrantSummary.Credit
 }
 
 // appendWarrantValue appends the warrant record:
 //
 //	version u8 | newest epoch uvarint | newest ordinal uvarint |
-//	receipts uvarint
+//	receipts uvarint | credit uvarint
+//
+// A version 1 record ends after receipts: credit 0.
 func appendWarrantValue(dst []byte, s warrantState) []byte {
 	dst = append(dst, warrantVersion)
 	dst = binary.AppendUvarint(dst, uint64(s.Epoch))
 	dst = binary.AppendUvarint(dst, s.Ordinal)
-	return binary.AppendUvarint(dst, s.Receipts)
+	dst = binary.AppendUvarint(dst, s.Receipts)
+	return binary.AppendUvarint(dst, s.Credit)
 }
 
 func decodeWarrantValue(value []byte) (warrantState, error) {
 	d := decoder{b: value}
-	d.version(warrantVersion)
+	v := d.versions(1, warrantVersion)
 	var s warrantState
 	s.Epoch = d.uint32()
 	s.Ordinal = d.uvarint()
 	s.Receipts = d.uvarint()
+	if v >= 2 {
+		s.Credit = d.uvarint()
+	}
 	if err := d.finish(); err != nil {
 		return warrantState{}, fmt.Errorf("warrant record: %w", err)
 	}
@@ -305,6 +343,24 @@ func (d *decoder) version(want byte) {
 	if v := d.byte(); d.err == nil && v != want {
 		d.fail("version %d, want %d", v, want)
 	}
+}
+
+// versions reads a version byte in [lowest, highest] and returns it.
+func (d *decoder) versions(lowest, highest byte) byte {
+	v := d.byte()
+	if d.err == nil && (v < lowest || v > highest) {
+		d.fail("version %d, want %d to %d", v, lowest, highest)
+	}
+	return v
+}
+
+// outcome reads an Outcome byte.
+func (d *decoder) outcome() Outcome {
+	o := Outcome(d.byte())
+	if d.err == nil && o > Credited {
+		d.fail("outcome %d unknown", o)
+	}
+	return o
 }
 
 func (d *decoder) byte() byte {

@@ -40,6 +40,9 @@ func Run(t *testing.T, open func(t *testing.T, dir string) store.Store) {
 		{"ConcurrentDifferentWarrants", testConcurrentDifferentWarrants},
 		{"ConcurrentSameOrdinals", testConcurrentSameOrdinals},
 		{"Reopen", testReopen},
+		{"Outcomes", testOutcomes},
+		{"Replay", testReplay},
+		{"CreditPending", testCreditPending},
 		{"Closed", testClosed},
 		{"ContextCancelled", testContextCancelled},
 	}
