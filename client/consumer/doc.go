@@ -23,11 +23,18 @@
 //     offering a micropay-warrant payment it checks the origin's pinned
 //     provider and price and the spending caps, signs with the Payer,
 //     sends the request again with PAYMENT-SIGNATURE and reads
-//     PAYMENT-RESPONSE to count what it spent. Payments to one provider
-//     are serialized so they arrive in ordinal order.
+//     PAYMENT-RESPONSE to count what it spent. With the origin's provider
+//     and price pinned it pays on the first request (one round trip per
+//     piece) and falls back to the 402 exchange when that payment is
+//     refused on other terms. Payments to one provider are serialized so
+//     they arrive in ordinal order.
+//   - send.go: one paid request: the PAYMENT-SIGNATURE, one retry with the
+//     identical header after a failure in transit (reported as an Event),
+//     and the reading of the provider's verdict.
 //   - pins.go: Pins, each origin bound to the provider it is paid for on
-//     first use, in memory or in a known-providers file (layout and its
-//     fuzzed parser: internal/pinfile), like SSH's known_hosts.
+//     first use and to the price it was paid, in memory or in a
+//     known-providers file (layout and its fuzzed parser:
+//     internal/pinfile), like SSH's known_hosts.
 //
 // A refused payment is rolled back (Payer.Refused): its ordinal stays used,
 // but the next payment's total builds on the total before it, so a refusal

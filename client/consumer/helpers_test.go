@@ -97,7 +97,7 @@ func (e *env) position(t testing.TB) consumer.Position {
 //   - a request without PAYMENT-SIGNATURE gets 402 and PAYMENT-REQUIRED
 //     offering one micropay-warrant payment of the current price, with the
 //     payer's position (from MICROPAY-PAYER) in the terms;
-//   - a request with one has its payment checked by payment.Accept — the
+//   - a request with one (pre-emptive or after a 402) has its payment checked by payment.Accept — the
 //     provider's real acceptance rules — against the warrant read from the
 //     chain on every request and the last payment this double accepted,
 //     with the payer's registered key; accepted: 200, the body "piece N"
@@ -106,7 +106,8 @@ func (e *env) position(t testing.TB) consumer.Position {
 //
 // It stores nothing durably and never settles: the tests settle by hand.
 // The exported-looking knobs (price, payTo, hideTerms, paidAnswer) let a
-// test change its behaviour between requests.
+// test change its behaviour between requests; with payTo naming another
+// provider it refuses every payment, as a site taken over would.
 type testProvider struct {
 	chain chain.Chain
 	key   *cryptolib.KeyPair
@@ -161,6 +162,11 @@ func (p *testProvider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.signatures++
+	if p.payTo != "" && p.payTo != p.agent.String() {
+		// A site that names another provider takes no payment for this one.
+		p.refuse(w, resource, offer, r.Header.Get(x402.HeaderPayer), "wrong_provider", "pay "+p.payTo)
+		return
+	}
 	if p.paidAnswer != 0 {
 		w.WriteHeader(p.paidAnswer)
 		return

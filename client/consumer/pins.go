@@ -58,9 +58,10 @@ func (e *PinError) Unwrap() error { return ErrPinMismatch }
 
 // Pins binds each origin (scheme://host[:port]) to the provider its
 // payments go to, the first time the consumer pays it, like SSH's
-// known_hosts. An origin has one provider; a provider has the origins it
-// was pinned at. Only an explicit repin changes a binding or binds a
-// pinned provider to another origin. NewPins keeps them in memory;
+// known_hosts, and to the price it was paid (PinPrice). An origin has one
+// provider; a provider has the origins it was pinned at. Only an explicit
+// repin changes a binding or binds a pinned provider to another origin; a
+// repin to another provider forgets the origin's price. NewPins keeps them in memory;
 // OpenPins in a file, rewritten atomically and synced at every new pin.
 // A Pins is safe for concurrent use; a file must be used by one process at
 // a time (the CLI's payer state lock sees to that).
@@ -70,11 +71,12 @@ type Pins struct {
 	mu       sync.Mutex
 	byOrigin map[string]string   // origin → provider
 	origins  map[string][]string // provider → its origins, sorted
+	prices   map[string]uint64   // origin → the price last paid, for pinned origins only
 }
 
 // NewPins returns empty pins held in memory.
 func NewPins() *Pins {
-	return &Pins{byOrigin: map[string]string{}, origins: map[string][]string{}}
+	return &Pins{byOrigin: map[string]string{}, origins: map[string][]string{}, prices: map[string]uint64{}}
 }
 
 // OpenPins returns the pins kept in the file at path (none if it does not
@@ -104,6 +106,9 @@ func OpenPins(path string) (*Pins, error) {
 	}
 	for _, pin := range pins {
 		p.add(pin.Origin, pin.Provider)
+		if pin.Price != 0 {
+			p.prices[pin.Origin] = pin.Price
+		}
 	}
 	return p, nil
 }
@@ -149,13 +154,73 @@ func (p *Pins) Bind(origin, provider string, repin bool) error {
 		return fmt.Errorf("pin %s: %w (%d); remove some from %s", origin, ErrPinsFull, pinfile.MaxPins, p.path)
 	}
 	if p.path != "" {
-		if err := p.save(origin, provider); err != nil {
+		if err := p.save(pinfile.Pin{Origin: origin, Provider: provider}); err != nil {
 			return fmt.Errorf("pin %s to %s: %w", origin, provider, err)
 		}
 	}
 	p.remove(origin)
 	p.add(origin, provider)
 	return nil
+}
+
+// Price returns the price origin was last paid, if it is pinned and was
+// paid.
+func (p *Pins) Price(origin string) (uint64, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	price, ok := p.prices[origin]
+	return price, ok
+}
+
+// CheckPrice returns the error PinPrice would return without pinning
+// anything.
+func (p *Pins) CheckPrice(origin string, price uint64, allowChange bool) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, err := p.priceVerdict(origin, price, allowChange)
+	return err
+}
+
+// PinPrice records price as what the pinned origin is paid. A different
+// price than the one pinned is a *TermsChangedError (ErrTermsChanged),
+// changing nothing, unless allowChange: then price replaces it. A new price
+// is on disk, for file-backed pins, when PinPrice returns nil.
+func (p *Pins) PinPrice(origin string, price uint64, allowChange bool) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	isNew, err := p.priceVerdict(origin, price, allowChange)
+	if err != nil || !isNew {
+		return err
+	}
+	provider, ok := p.byOrigin[origin]
+	if !ok {
+		return fmt.Errorf("consumer: pin the price of %s: the origin is not pinned to a provider", origin)
+	}
+	if p.path != "" {
+		if err := p.save(pinfile.Pin{Origin: origin, Provider: provider, Price: price}); err != nil {
+			return fmt.Errorf("pin the price of %s: %w", origin, err)
+		}
+	}
+	p.prices[origin] = price
+	return nil
+}
+
+// priceVerdict decides whether price may be pinned for origin and whether
+// that changes the pins. p.mu must be held.
+func (p *Pins) priceVerdict(origin string, price uint64, allowChange bool) (isNew bool, err error) {
+	if price == 0 {
+		return false, fmt.Errorf("consumer: cannot pin a price of 0 for %s", origin)
+	}
+	was, ok := p.prices[origin]
+	switch {
+	case !ok:
+		return true, nil
+	case was == price:
+		return false, nil
+	case allowChange:
+		return true, nil
+	}
+	return false, &TermsChangedError{Origin: origin, Field: "price", Was: fmt.Sprint(was), Now: fmt.Sprint(price)}
 }
 
 // verdict decides whether origin may be bound to provider and whether that
@@ -178,16 +243,16 @@ func (p *Pins) verdict(origin, provider string, repin bool) (isNew bool, err err
 	return true, nil
 }
 
-// save writes the pins with origin pinned to provider to the file. p.mu
+// save writes the pins with pin in place of its origin's to the file. p.mu
 // must be held.
-func (p *Pins) save(origin, provider string) error {
+func (p *Pins) save(pin pinfile.Pin) error {
 	all := make([]pinfile.Pin, 0, len(p.byOrigin)+1)
 	for o, prov := range p.byOrigin {
-		if o != origin {
-			all = append(all, pinfile.Pin{Origin: o, Provider: prov})
+		if o != pin.Origin {
+			all = append(all, pinfile.Pin{Origin: o, Provider: prov, Price: p.prices[o]})
 		}
 	}
-	b, err := pinfile.Format(append(all, pinfile.Pin{Origin: origin, Provider: provider}))
+	b, err := pinfile.Format(append(all, pin))
 	if err != nil {
 		return err
 	}
@@ -209,6 +274,7 @@ func (p *Pins) remove(origin string) {
 		return
 	}
 	delete(p.byOrigin, origin)
+	delete(p.prices, origin)
 	list := slices.DeleteFunc(p.origins[provider], func(o string) bool { return o == origin })
 	if len(list) == 0 {
 		delete(p.origins, provider)

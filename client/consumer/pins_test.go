@@ -85,7 +85,7 @@ func TestPinsFileSurvivesReopen(t *testing.T) {
 	require.Equal(t, consumer.PinsFileMode, st.Mode().Perm())
 	b, err := os.ReadFile(path)
 	require.NoError(t, err)
-	require.Equal(t, "# micropay known providers v1: origin provider-agent-id\n"+shopB+" "+provQ+"\n"+shopA+" "+provP+"\n", string(b),
+	require.Equal(t, "# micropay known providers v2: origin provider-agent-id [price]\n"+shopB+" "+provQ+"\n"+shopA+" "+provP+"\n", string(b),
 		"sorted by origin")
 
 	again, err := consumer.OpenPins(path)
@@ -139,4 +139,37 @@ func TestPinsAreBounded(t *testing.T) {
 		}
 	}
 	require.NoError(t, p.Bind("https://0.example", provQ, true), "a full set still repins an origin it has")
+}
+
+func TestPinsKeepThePricePaid(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "known_providers")
+	p, err := consumer.OpenPins(path)
+	require.NoError(t, err)
+	require.ErrorContains(t, p.PinPrice(shopA, 700, false), "not pinned to a provider")
+	require.NoError(t, p.Bind(shopA, provP, false))
+	require.ErrorContains(t, p.PinPrice(shopA, 0, true), "price of 0")
+	require.NoError(t, p.PinPrice(shopA, 700, false))
+	require.NoError(t, p.PinPrice(shopA, 700, false), "the same price again")
+
+	again, err := consumer.OpenPins(path)
+	require.NoError(t, err)
+	price, ok := again.Price(shopA)
+	require.True(t, ok)
+	require.EqualValues(t, 700, price, "the price survives a reopen")
+	var changed *consumer.TermsChangedError
+	require.ErrorAs(t, again.PinPrice(shopA, 900, false), &changed)
+	require.Equal(t, consumer.TermsChangedError{Origin: shopA, Field: "price", Was: "700", Now: "900"}, *changed)
+	require.ErrorIs(t, again.CheckPrice(shopA, 900, false), consumer.ErrTermsChanged)
+	require.NoError(t, again.CheckPrice(shopA, 900, true))
+	price, _ = again.Price(shopA)
+	require.EqualValues(t, 700, price, "a refused or checked price changes nothing")
+
+	require.NoError(t, again.PinPrice(shopA, 900, true), "an accepted change is pinned")
+	require.NoError(t, again.Bind(shopA, provQ, true))
+	_, ok = again.Price(shopA)
+	require.False(t, ok, "a repin to another provider forgets the price")
+	third, err := consumer.OpenPins(path)
+	require.NoError(t, err)
+	_, ok = third.Price(shopA)
+	require.False(t, ok)
 }

@@ -1,7 +1,6 @@
 package consumer
 
 import (
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -22,8 +21,8 @@ import (
 var (
 	// ErrCapExceeded: paying would pass a spending cap (*CapError).
 	ErrCapExceeded = errors.New("consumer: spending cap exceeded")
-	// ErrTermsChanged: an origin's price differs from its first offer's
-	// (*TermsChangedError).
+	// ErrTermsChanged: an origin's price differs from the one pinned when
+	// it was last paid (*TermsChangedError).
 	ErrTermsChanged = errors.New("consumer: provider's terms changed")
 	// ErrRejected: the provider refused the payment (*RejectedError).
 	ErrRejected = errors.New("consumer: provider rejected the payment")
@@ -77,8 +76,9 @@ func (e *CapError) Error() string {
 // Unwrap makes errors.Is(err, ErrCapExceeded) true.
 func (e *CapError) Unwrap() error { return ErrCapExceeded }
 
-// TermsChangedError is an offer whose price differs from the first one
-// seen from the same origin in the Transport's life. Nothing was signed.
+// TermsChangedError is an offer whose price differs from the price pinned
+// for its origin when it was last paid (Pins.PinPrice; kept across runs
+// with OpenPins). Nothing was signed.
 // (Network and contract must be the payer's, ErrNoOffer; the provider is
 // pinned, *PinError.)
 type TermsChangedError struct {
@@ -104,6 +104,8 @@ type RejectedError struct {
 	Reason  string // machine reason: a payment.Reason name or a Reason* constant
 	Message string // the provider's explanation
 	Payment payment.Payment
+
+	required *x402.PaymentRequired // the offer of a 402 refusal, for the fallback of a pre-emptive payment
 }
 
 func (e *RejectedError) Error() string {
@@ -132,8 +134,9 @@ type TransportOptions struct {
 	MaxPrice uint64
 	// MaxTotal caps the sum of what the Transport pays, over its life.
 	MaxTotal uint64
-	// AllowPriceChange lets an origin change its price after its first
-	// offer (still within MaxPrice).
+	// AllowPriceChange lets an origin change its price from the one pinned
+	// (still within MaxPrice); the new price is pinned once paid. It also
+	// turns off pre-emptive payments, which pay the pinned price.
 	AllowPriceChange bool
 	// Pins bind origins to providers; default NewPins(), for the
 	// Transport's life. Give it OpenPins to keep them across runs.
@@ -142,6 +145,11 @@ type TransportOptions struct {
 	// change: pinned to the provider its 402 names even if it was pinned
 	// to another, or that provider to other origins. Empty: none.
 	RepinOrigin string
+	// Observe, if set, is told of what the Transport did beyond paying
+	// (Event: a paid request sent again after a failure in transit). It is
+	// called on the request's goroutine, and must not block or call the
+	// Transport.
+	Observe func(Event)
 }
 
 // Transport is an http.RoundTripper that pays 402 answers with micropay
@@ -155,9 +163,9 @@ type TransportOptions struct {
 //     provider, or a provider pinned to other origins (a site relaying
 //     another's 402), is a *PinError unless TransportOptions.RepinOrigin
 //     is that origin;
-//   - the origin's price: the first price paid to an origin pins it; a
-//     later different one is a *TermsChangedError (allowed with
-//     TransportOptions.AllowPriceChange);
+//   - the origin's price: the price paid to an origin is pinned with it
+//     (Pins.PinPrice); a different one is a *TermsChangedError (allowed,
+//     and pinned, with TransportOptions.AllowPriceChange);
 //   - the per-piece cap (MaxPrice) and the total cap (MaxTotal, counting
 //     what was spent and what is in flight), else a *CapError. The caps
 //     count the payment's charge (Payer.Sign), which is more than the
@@ -173,6 +181,23 @@ type TransportOptions struct {
 // payment, a *RejectedError if it refused it (after rolling the payer's
 // position back). If the provider refused for a wrong epoch and the chain
 // has moved to a new one, it pays once more under the new epoch.
+//
+// One round trip per piece: a request to an origin pinned to a provider
+// and a price carries the payment from the start (pre-emptive), with the
+// same checks, unless AllowPriceChange is set. If the provider refuses it
+// with a 402 (a changed price, a new epoch), the payment is rolled back
+// like any refused one and the Transport goes on as with that 402: a raised
+// price is a *TermsChangedError, nothing paid. An answer below 500 with no
+// PAYMENT-RESPONSE means the resource is not paywalled: the payment is
+// rolled back too. An answer naming a lower price than the pinned one
+// (PAYMENT-RESPONSE's price) ends pre-emptive payments to that origin for
+// the Transport's life, so the next 402 shows the change.
+//
+// A paid request that fails in transit (connection reset, the provider
+// restarting, a timeout of the base transport) is sent once more with the
+// identical PAYMENT-SIGNATURE while its context is not done; a provider
+// that had accepted the payment recognises it and serves the piece again
+// without a new charge. The retry is reported to TransportOptions.Observe.
 //
 // Payments to one provider are serialized, from signing to the provider's
 // answer (its response headers): a provider accepts only ordinals above the
@@ -197,8 +222,8 @@ type Transport struct {
 
 	mu       sync.Mutex
 	spent    uint64
-	reserved uint64            // charges (at least prices) of payments in flight
-	prices   map[string]uint64 // each origin's first price paid: at most one per pinned origin
+	reserved uint64          // charges (at least prices) of payments in flight
+	unpinned map[string]bool // pinned origins that answered with a lower price: no pre-emptive payments
 }
 
 // NewTransport returns a Transport that pays with p.
@@ -223,7 +248,7 @@ func NewTransport(p *Payer, opts TransportOptions) (*Transport, error) {
 		network:  x402.Network(p.ChainID().String()),
 		contract: contract.Contract.Hname().String(),
 		pins:     pins,
-		prices:   map[string]uint64{},
+		unpinned: map[string]bool{},
 	}, nil
 }
 
@@ -241,6 +266,16 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		req.Body.Close()
 		return nil, fmt.Errorf("%w: %s %s has a body without GetBody; build it with http.NewRequest from a bytes.Reader, bytes.Buffer or strings.Reader, or set GetBody",
 			ErrBodyNotReplayable, req.Method, req.URL.Redacted())
+	}
+	if po, ok := t.pinnedOffer(req.URL); ok {
+		if req.Body != nil {
+			req.Body.Close() // every attempt sends a copy from GetBody
+		}
+		resp, fallback, err := t.payOffer(req, po, true)
+		if fallback == nil {
+			return resp, err
+		}
+		return t.pay(req, fallback)
 	}
 	first := req.Clone(req.Context())
 	if t.pins.Bound(Origin(req.URL)) {
@@ -262,9 +297,47 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return t.pay(req, &pr)
 }
 
+// paidOffer is an offer the Transport is about to pay, and for what.
+type paidOffer struct {
+	offer    x402.Requirements
+	provider isc.AgentID
+	resource x402.Resource
+}
+
+// pinnedOffer returns the offer to pay with the first request to u: the
+// one its 402 would make, built from the origin's pinned provider and
+// price. There is none unless the origin has both, price changes are not
+// allowed (a payment at the old price could overpay a lowered one), the
+// origin is not the one to repin, and no answer since showed another price.
+func (t *Transport) pinnedOffer(u *url.URL) (paidOffer, bool) {
+	o := Origin(u)
+	if t.opts.AllowPriceChange || o == t.opts.RepinOrigin {
+		return paidOffer{}, false
+	}
+	t.mu.Lock()
+	off := t.unpinned[o]
+	t.mu.Unlock()
+	pinnedTo, bound := t.pins.Provider(o)
+	price, priced := t.pins.Price(o)
+	if off || !bound || !priced {
+		return paidOffer{}, false
+	}
+	provider, err := isc.AgentIDFromString(pinnedTo)
+	if err != nil {
+		return paidOffer{}, false
+	}
+	return paidOffer{
+		offer: x402.Requirements{
+			Scheme: x402.Scheme, Network: t.network, Amount: x402.Amount(price), Asset: x402.Asset,
+			PayTo: pinnedTo, Extra: x402.Terms{Contract: t.contract},
+		},
+		provider: provider,
+		resource: x402.Resource{URL: u.RequestURI()},
+	}, true
+}
+
 // pay makes the payment pr asks for and sends req again with it.
 func (t *Transport) pay(req *http.Request, pr *x402.PaymentRequired) (*http.Response, error) {
-	ctx := req.Context()
 	url := req.URL.Redacted()
 	offer, err := t.choose(pr, url)
 	if err != nil {
@@ -274,71 +347,141 @@ func (t *Transport) pay(req *http.Request, pr *x402.PaymentRequired) (*http.Resp
 	if err != nil {
 		return nil, fmt.Errorf("%w: 402 from %s: payTo %q: %v", ErrNoOffer, url, offer.PayTo, err)
 	}
+	resp, _, err := t.payOffer(req, paidOffer{offer: offer, provider: provider, resource: pr.Resource}, false)
+	return resp, err
+}
+
+// payOffer pays po and sends req with the payment. first says that req
+// has not been sent before: the payment is pre-emptive. If the provider
+// refuses a pre-emptive payment with a 402, payOffer takes it back and
+// returns that 402's offer for pay, having paid nothing.
+func (t *Transport) payOffer(req *http.Request, po paidOffer, first bool) (*http.Response, *x402.PaymentRequired, error) {
+	ctx := req.Context()
+	url := req.URL.Redacted()
 	o := Origin(req.URL)
 	repin := o == t.opts.RepinOrigin
-	if err := t.pins.Check(o, provider.String(), repin); err != nil {
-		return nil, err
+	if err := t.pins.Check(o, po.provider.String(), repin); err != nil {
+		return nil, nil, err
 	}
-	price := uint64(offer.Amount)
-	if err := t.admit(o, price, url); err != nil {
-		return nil, err
+	price := uint64(po.offer.Amount)
+	// A repin may change the provider, and so the price.
+	allowChange := t.opts.AllowPriceChange || repin
+	if err := t.pins.CheckPrice(o, price, allowChange); err != nil {
+		return nil, nil, err
+	}
+	if err := t.admit(price, url); err != nil {
+		return nil, nil, err
 	}
 	held := &reservation{amount: price}
 	defer t.finish(held)
 
-	release, err := t.payer.acquire(ctx, provider)
+	release, err := t.payer.acquire(ctx, po.provider)
 	if err != nil {
-		return nil, fmt.Errorf("pay %s: %w", url, err)
+		return nil, nil, fmt.Errorf("pay %s: %w", url, err)
 	}
 	defer release()
-	epoch, err := t.payer.Epoch(ctx, provider)
-	if err == nil && offer.Extra.Epoch != 0 && offer.Extra.Epoch != epoch {
-		epoch, err = t.payer.RefreshEpoch(ctx, provider)
+	epoch, err := t.payer.Epoch(ctx, po.provider)
+	if err == nil && po.offer.Extra.Epoch != 0 && po.offer.Extra.Epoch != epoch {
+		epoch, err = t.payer.RefreshEpoch(ctx, po.provider)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("pay %s: %w", url, err)
+		return nil, nil, fmt.Errorf("pay %s: %w", url, err)
 	}
 	approve := func(charge uint64) error {
 		if err := t.reserve(held, price, charge, url); err != nil {
 			return err
 		}
-		if err := t.pins.Bind(o, provider.String(), repin); err != nil {
+		if err := t.pins.Bind(o, po.provider.String(), repin); err != nil {
 			return err
 		}
-		return t.notePrice(o, price)
+		return t.pins.PinPrice(o, price, allowChange)
 	}
+	return t.signAndSend(req, po, attempt{epoch: epoch, approve: approve, held: held, first: first})
+}
+
+// attempt is what signAndSend needs of payOffer.
+type attempt struct {
+	epoch   uint32
+	approve func(charge uint64) error
+	held    *reservation
+	first   bool
+}
+
+// signAndSend signs po's payment and sends req with it, once more under a
+// new epoch if the provider refused it for a wrong one and the chain moved.
+// The payer's flight token for po.provider must be held.
+func (t *Transport) signAndSend(req *http.Request, po paidOffer, a attempt) (*http.Response, *x402.PaymentRequired, error) {
+	ctx := req.Context()
+	price := uint64(po.offer.Amount)
 	for retried := false; ; retried = true {
-		p, charge, err := t.payer.Sign(ctx, PayRequest{Provider: provider, Epoch: epoch, Amount: price, Approve: approve})
+		p, charge, err := t.payer.Sign(ctx, PayRequest{Provider: po.provider, Epoch: a.epoch, Amount: price, Approve: a.approve})
 		if err != nil {
-			return nil, fmt.Errorf("pay %s: %w", url, err)
+			return nil, nil, fmt.Errorf("pay %s: %w", req.URL.Redacted(), err)
 		}
-		resp, rej, err := t.send(req, pr, offer, p)
-		if errors.Is(err, errNotSent) {
+		out := t.send(req, po, p, a.first)
+		switch {
+		case out.notSent != nil:
 			// p never left the process: take it back like a refused one.
-			return nil, errors.Join(err, t.payer.Refused(ctx, provider, p, charge))
-		}
-		if rej == nil {
+			return nil, nil, errors.Join(out.notSent, t.payer.Refused(ctx, po.provider, p, charge))
+		case out.ignored:
+			// Answered without a word on p: a free resource, whose
+			// provider never looked at p. Take it back.
+			if err := t.payer.Refused(ctx, po.provider, p, charge); err != nil {
+				a.held.spent = charge
+			}
+			return out.resp, nil, nil
+		case out.rej == nil:
 			// Accepted, or an unknown outcome: the next payment's total
 			// includes this one either way.
-			held.spent = charge
-			return resp, err
+			a.held.spent = charge
+			t.noteAnswer(req, po, out)
+			return out.resp, nil, out.err
 		}
-		if err := t.payer.Refused(ctx, provider, p, charge); err != nil {
-			held.spent = charge // still in the position's total: the next payment pays it
-			return nil, errors.Join(rej, fmt.Errorf("roll back refused payment: %w", err))
+		rej := out.rej
+		if err := t.payer.Refused(ctx, po.provider, p, charge); err != nil {
+			a.held.spent = charge // still in the position's total: the next payment pays it
+			return nil, nil, errors.Join(rej, fmt.Errorf("roll back refused payment: %w", err))
 		}
 		if rej.Reason == payment.ReasonWrongEpoch.String() && !retried {
-			fresh, err := t.payer.RefreshEpoch(ctx, provider)
+			fresh, err := t.payer.RefreshEpoch(ctx, po.provider)
 			if err != nil {
-				return nil, errors.Join(rej, err)
+				return nil, nil, errors.Join(rej, err)
 			}
-			if fresh != epoch {
-				epoch = fresh
+			if fresh != a.epoch {
+				a.epoch = fresh
 				continue
 			}
 		}
-		return nil, rej
+		if a.first && rej.required != nil && offersOtherTerms(rej.required, po.offer) {
+			return nil, rej.required, nil
+		}
+		return nil, nil, rej
 	}
+}
+
+// offersOtherTerms reports whether pr offers a micropay-warrant payment at
+// another price or to another provider than paid: the refusal of a
+// pre-emptive payment that the 402 exchange may resolve (or refuse with
+// the right error). A refusal on the same terms would only be repeated.
+func offersOtherTerms(pr *x402.PaymentRequired, paid x402.Requirements) bool {
+	for _, o := range pr.Accepts {
+		if o.Scheme == x402.Scheme && (o.Amount != paid.Amount || o.PayTo != paid.PayTo) {
+			return true
+		}
+	}
+	return false
+}
+
+// noteAnswer stops pre-emptive payments to req's origin when the provider
+// says the piece cost less than the pinned price it was paid: the next
+// request goes through the 402 exchange, which shows the new price.
+func (t *Transport) noteAnswer(req *http.Request, po paidOffer, out outcome) {
+	if out.res == nil || out.res.Extra == nil || out.res.Extra.Price == 0 || out.res.Extra.Price == po.offer.Amount {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.unpinned[Origin(req.URL)] = true
 }
 
 // choose picks the offer to pay: a micropay-warrant one on the payer's
@@ -371,16 +514,11 @@ func (t *Transport) choose(pr *x402.PaymentRequired, url string) (x402.Requireme
 	return *candidate, nil
 }
 
-// admit checks price against the origin's first price and the caps, and
-// reserves it. Every admitted payment must be finished.
-func (t *Transport) admit(origin string, price uint64, url string) error {
+// admit checks price against the caps and reserves it. Every admitted
+// payment must be finished.
+func (t *Transport) admit(price uint64, url string) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if was, seen := t.prices[origin]; seen {
-		if err := t.samePrice(origin, was, price); err != nil {
-			return err
-		}
-	}
 	if price > t.opts.MaxPrice {
 		return &CapError{Cap: "price", URL: url, Price: price, Spent: t.spent, InFlight: t.reserved, Limit: t.opts.MaxPrice}
 	}
@@ -389,30 +527,6 @@ func (t *Transport) admit(origin string, price uint64, url string) error {
 		return &CapError{Cap: "total", URL: url, Price: price, Spent: t.spent, InFlight: t.reserved, Limit: t.opts.MaxTotal}
 	}
 	t.reserved += price
-	return nil
-}
-
-// notePrice records price as origin's unless it has one, and checks it
-// against that one as admit does (a payment admitted at the same time may
-// have set it since). It runs only for a payment about to be signed, so the
-// map holds pinned origins only.
-func (t *Transport) notePrice(origin string, price uint64) error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	was, seen := t.prices[origin]
-	if !seen {
-		t.prices[origin] = price
-		return nil
-	}
-	return t.samePrice(origin, was, price)
-}
-
-// samePrice returns a *TermsChangedError if price is not was and price
-// changes are not allowed. t.mu must be held.
-func (t *Transport) samePrice(origin string, was, price uint64) error {
-	if was != price && !t.opts.AllowPriceChange {
-		return &TermsChangedError{Origin: origin, Field: "price", Was: fmt.Sprint(was), Now: fmt.Sprint(price)}
-	}
 	return nil
 }
 
@@ -450,71 +564,6 @@ func (t *Transport) finish(r *reservation) {
 	defer t.mu.Unlock()
 	t.reserved -= r.amount
 	t.spent += r.spent
-}
-
-// errNotSent wraps the errors after which a signed payment was not sent.
-var errNotSent = errors.New("payment not sent")
-
-// send sends req again carrying p. It returns the provider's answer when it
-// accepted p or the outcome is unknown (err set when the answer never came),
-// a *RejectedError when the provider definitely refused p, and an error
-// wrapping errNotSent when p could not be sent.
-func (t *Transport) send(req *http.Request, pr *x402.PaymentRequired, offer x402.Requirements, p payment.Payment) (*http.Response, *RejectedError, error) {
-	url := req.URL.Redacted()
-	sig, err := x402.Encode(x402.PaymentPayload{
-		X402Version: x402.Version,
-		Resource:    &pr.Resource,
-		Accepted:    offer,
-		Payload:     x402.SignedPayment{Payer: t.payerID, Payment: hex.EncodeToString(p.Bytes())},
-	})
-	if err != nil {
-		return nil, nil, fmt.Errorf("pay %s: encode %s: %w: %w", url, x402.HeaderSignature, errNotSent, err)
-	}
-	paid := req.Clone(req.Context())
-	if req.GetBody != nil {
-		if paid.Body, err = req.GetBody(); err != nil {
-			return nil, nil, fmt.Errorf("pay %s: replay body: %w: %w", url, errNotSent, err)
-		}
-	}
-	paid.Header.Set(x402.HeaderPayer, t.payerID)
-	paid.Header.Set(x402.HeaderSignature, sig)
-	resp, err := t.opts.Base.RoundTrip(paid)
-	if err != nil {
-		return nil, nil, fmt.Errorf("pay %s: %v sent, outcome unknown: %w", url, p, err)
-	}
-
-	rej := &RejectedError{URL: url, Status: resp.StatusCode, Payment: p}
-	if h := resp.Header.Get(x402.HeaderResponse); h != "" {
-		var res x402.PaymentResponse
-		if err := x402.Decode(h, &res); err == nil {
-			if res.Success {
-				return resp, nil, nil
-			}
-			rej.Reason = res.ErrorReason
-		} else if resp.StatusCode != http.StatusPaymentRequired {
-			return resp, nil, nil // garbled, but served: unknown outcome
-		}
-	}
-	switch resp.StatusCode {
-	case http.StatusPaymentRequired:
-		var again x402.PaymentRequired
-		if x402.Decode(resp.Header.Get(x402.HeaderRequired), &again) == nil {
-			rej.Message = again.Error
-			if rej.Reason == "" {
-				rej.Reason = again.Reason
-			}
-		}
-	case http.StatusBadRequest:
-		if rej.Reason == "" {
-			rej.Reason = ReasonMalformed
-		}
-	default:
-		if rej.Reason == "" {
-			return resp, nil, nil // no word on the payment: unknown outcome
-		}
-	}
-	discard(resp)
-	return nil, rej, nil
 }
 
 // Origin returns scheme://host[:port] of u in lower case: the unit the

@@ -5,9 +5,12 @@
 // and bounded. It has no dependencies, so its decoder is fuzzed in a small
 // test binary (FuzzParse).
 //
-// Layout: the line Header, then one line per pin, "origin provider\n",
-// fields separated by one space, no origin twice. Format writes the pins
-// sorted by origin.
+// Layout: the line Header, then one line per pin, "origin provider\n" or
+// "origin provider price\n" (the price the origin was last paid, a decimal
+// number of base tokens above zero, no leading zeros), fields separated by
+// one space, no origin twice. Format writes the pins sorted by origin.
+// Parse also reads a file of the first version (HeaderV1), whose lines have
+// no price.
 package pinfile
 
 import (
@@ -15,11 +18,16 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 )
 
-// Header is the first line of a known-providers file.
-const Header = "# micropay known providers v1: origin provider-agent-id"
+// Header is the first line of a known-providers file Format writes.
+const Header = "# micropay known providers v2: origin provider-agent-id [price]"
+
+// HeaderV1 is the first line of a file of the first version, which held no
+// prices; Parse still reads it.
+const HeaderV1 = "# micropay known providers v1: origin provider-agent-id"
 
 // Bounds on what Parse accepts and Format writes.
 const (
@@ -31,17 +39,20 @@ const (
 	// MaxProvider is the longest provider agent ID string (an EVM agent
 	// on a chain is 107 bytes).
 	MaxProvider = 160
+	// MaxPrice is the longest price: the 20 digits of a uint64.
+	MaxPrice = 20
 	// MaxSize is the largest file: MaxPins lines of the longest fields.
-	MaxSize = len(Header) + 1 + MaxPins*(MaxOrigin+1+MaxProvider+1)
+	MaxSize = len(Header) + 1 + MaxPins*(MaxOrigin+1+MaxProvider+1+MaxPrice+1)
 )
 
 // ErrMalformed is wrapped by every Parse error.
 var ErrMalformed = errors.New("pinfile: malformed known-providers file")
 
-// Pin binds an origin to a provider.
+// Pin binds an origin to a provider and, once it was paid, to its price.
 type Pin struct {
 	Origin   string
 	Provider string
+	Price    uint64 // the price last paid; 0: none yet
 }
 
 // Parse reads a known-providers file. Anything but the layout above, over
@@ -52,9 +63,10 @@ func Parse(b []byte) ([]Pin, error) {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrMalformed, len(b), MaxSize)
 	}
 	header, rest, ok := bytes.Cut(b, []byte("\n"))
-	if !ok || string(header) != Header {
+	if !ok || (string(header) != Header && string(header) != HeaderV1) {
 		return nil, fmt.Errorf("%w: line 1 is not %q", ErrMalformed, Header)
 	}
+	v1 := string(header) == HeaderV1
 	pins := []Pin{}
 	seen := map[string]bool{}
 	for n := 2; len(rest) > 0; n++ {
@@ -65,23 +77,55 @@ func Parse(b []byte) ([]Pin, error) {
 		if len(pins) == MaxPins {
 			return nil, fmt.Errorf("%w: more than %d pins", ErrMalformed, MaxPins)
 		}
-		origin, provider, ok := strings.Cut(string(line), " ")
-		if !ok {
-			return nil, fmt.Errorf("%w: line %d: want \"origin provider\"", ErrMalformed, n)
-		}
-		if err := CheckOrigin(origin); err != nil {
+		pin, err := parseLine(string(line), v1)
+		if err != nil {
 			return nil, fmt.Errorf("%w: line %d: %v", ErrMalformed, n, err)
 		}
-		if err := CheckProvider(provider); err != nil {
-			return nil, fmt.Errorf("%w: line %d: %v", ErrMalformed, n, err)
+		if seen[pin.Origin] {
+			return nil, fmt.Errorf("%w: line %d: origin %s pinned twice", ErrMalformed, n, pin.Origin)
 		}
-		if seen[origin] {
-			return nil, fmt.Errorf("%w: line %d: origin %s pinned twice", ErrMalformed, n, origin)
-		}
-		seen[origin] = true
-		pins = append(pins, Pin{Origin: origin, Provider: provider})
+		seen[pin.Origin] = true
+		pins = append(pins, pin)
 	}
 	return pins, nil
+}
+
+// parseLine parses one pin line; a v1 line has no price.
+func parseLine(line string, v1 bool) (Pin, error) {
+	origin, rest, ok := strings.Cut(line, " ")
+	if !ok {
+		return Pin{}, errors.New(`want "origin provider [price]"`)
+	}
+	provider, price, hasPrice := strings.Cut(rest, " ")
+	if hasPrice && v1 {
+		provider = rest // a v1 provider field runs to the end of the line
+		hasPrice = false
+	}
+	pin := Pin{Origin: origin, Provider: provider}
+	if err := errors.Join(CheckOrigin(origin), CheckProvider(provider)); err != nil {
+		return Pin{}, err
+	}
+	if hasPrice {
+		v, err := parsePrice(price)
+		if err != nil {
+			return Pin{}, err
+		}
+		pin.Price = v
+	}
+	return pin, nil
+}
+
+// parsePrice reads a price field: 1 to MaxPrice decimal digits, no leading
+// zero, above zero, within a uint64.
+func parsePrice(s string) (uint64, error) {
+	if s == "" || len(s) > MaxPrice || s[0] == '0' {
+		return 0, fmt.Errorf("price %q: want a decimal number above zero of at most %d digits, no leading zero", s, MaxPrice)
+	}
+	v, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("price %q: %v", s, err)
+	}
+	return v, nil
 }
 
 // Format returns the file holding pins, sorted by origin. Every pin must
@@ -102,7 +146,11 @@ func Format(pins []Pin) ([]byte, error) {
 		if i > 0 && sorted[i-1].Origin == p.Origin {
 			return nil, fmt.Errorf("pinfile: origin %s pinned twice", p.Origin)
 		}
-		b.WriteString(p.Origin + " " + p.Provider + "\n")
+		b.WriteString(p.Origin + " " + p.Provider)
+		if p.Price != 0 {
+			b.WriteString(" " + strconv.FormatUint(p.Price, 10))
+		}
+		b.WriteByte('\n')
 	}
 	return b.Bytes(), nil
 }
