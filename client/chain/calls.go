@@ -55,14 +55,70 @@ func AddWarrant(ctx context.Context, c Chain, payer *cryptolib.KeyPair, r AddWar
 	return post(ctx, c, payer, contract.FuncAddWarrant.Name, r.Amount, params)
 }
 
-// DefaultRevokeDeposit is enough for the scheduled close's storage deposit
-// and fee reserve on a chain with default parameters; the payer gets all but
-// the reserve back when the close runs.
+// DefaultRevokeDeposit covers the scheduled close on Solo's test L1 (its
+// storage deposit there is about 2,600 base tokens). A real L1's rent is
+// higher: ask the chain with AskRevokeDeposit, as Revoke does when given 0.
 const DefaultRevokeDeposit = 10_000
 
+// RevokeDeposit is the allowance revokeWarrant needs, as the contract's
+// getRevokeDeposit view computes it.
+type RevokeDeposit struct {
+	Need           uint64 // the allowance: the larger of the two below
+	StorageDeposit uint64 // the scheduled close's L1 storage deposit; comes back when it runs
+	CloseFee       uint64 // the scheduled close's fee reserve
+}
+
+// ViewCaller calls a view of the micropay contract. waspchain.Chain and
+// solochain.Embedded are ViewCallers.
+type ViewCaller interface {
+	CallView(ctx context.Context, view string, params dict.Dict) (dict.Dict, error)
+}
+
+// AskRevokeDeposit asks the contract what revoking payer's warrant for
+// provider needs as allowance now. c must be a ViewCaller.
+func AskRevokeDeposit(ctx context.Context, c Chain, payer, provider isc.AgentID) (RevokeDeposit, error) {
+	vc, ok := c.(ViewCaller)
+	if !ok {
+		return RevokeDeposit{}, fmt.Errorf("%s: a %T cannot call views: give the deposit", contract.ViewGetRevokeDeposit.Name, c)
+	}
+	ret, err := vc.CallView(ctx, contract.ViewGetRevokeDeposit.Name, WarrantInfoParams(payer, provider))
+	if err != nil {
+		return RevokeDeposit{}, err
+	}
+	return DecodeRevokeDeposit(ret)
+}
+
+// DecodeRevokeDeposit decodes the results of getRevokeDeposit.
+func DecodeRevokeDeposit(ret dict.Dict) (RevokeDeposit, error) {
+	var d RevokeDeposit
+	for key, dst := range map[kv.Key]*uint64{
+		contract.ResultRevokeDeposit:  &d.Need,
+		contract.ResultStorageDeposit: &d.StorageDeposit,
+		contract.ResultCloseFee:       &d.CloseFee,
+	} {
+		v, err := codec.DecodeUint64(ret[key])
+		if err != nil {
+			return RevokeDeposit{}, fmt.Errorf("%s: %s: %w", contract.ViewGetRevokeDeposit.Name, key, err)
+		}
+		*dst = v
+	}
+	if d.Need < max(d.StorageDeposit, d.CloseFee) {
+		return RevokeDeposit{}, fmt.Errorf("%s: need %d is less than its parts (%d, %d)", contract.ViewGetRevokeDeposit.Name, d.Need, d.StorageDeposit, d.CloseFee)
+	}
+	return d, nil
+}
+
 // Revoke revokes payer's warrant for provider; deposit pays for the
-// contract's scheduled close (see docs/protocol.md).
+// contract's scheduled close (see docs/protocol.md). With deposit 0 it
+// first asks the contract what the close needs (AskRevokeDeposit).
 func Revoke(ctx context.Context, c Chain, payer *cryptolib.KeyPair, provider isc.AgentID, deposit uint64) (*Receipt, error) {
+	if deposit == 0 {
+		d, err := AskRevokeDeposit(ctx, c, AgentOf(payer), provider)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", contract.FuncRevokeWarrant.Name, err)
+		}
+		deposit = d.Need
+	}
 	return post(ctx, c, payer, contract.FuncRevokeWarrant.Name, deposit, dict.Dict{
 		contract.ParamProvider: codec.EncodeAgentID(provider),
 	})

@@ -5,6 +5,7 @@
 // Routes of the node's web API the package calls:
 //
 //	GET  /v1/node/info                          L1 parameters, once, if the process has none
+//	                                             and no Config.L1URL (admin route on a real node)
 //	GET  /v1/chains                              New without a ChainID (admin route on a real node)
 //	GET  /v1/chains/{chainID}                    New: the chain exists
 //	GET  /v1/chains/{chainID}/core/accounts/account/{agentID}/nonce
@@ -16,6 +17,23 @@
 //	                                             reads for an account's first request)
 //	GET  /v1/chains/{chainID}/core/blocklog/blocks/latest                 Now
 //	GET  /v1/chains/{chainID}/core/accounts/account/{agentID}/balance     L2Balance
+//
+// With Config.L1URL set, the L1 parameters come from the L1 node's public
+// GET /api/core/v2/info instead. Every other route is public on a Wasp node
+// with JWT authentication (wasp's default): with a ChainID and an L1URL, no
+// token is needed. A 401 answer matches ErrUnauthorized.
+//
+// # Several nodes
+//
+// Config.Nodes are further nodes of the same chain. Calls go to one node
+// until it gives no answer (no connection, connection dropped: the HTTP
+// exchange failed), then to the next; a node that answers, even with an
+// error, keeps the calls. When no node answers, the error wraps
+// ErrUnreachable. A submit that got no answer may have landed: the same
+// signed request (one ID, one nonce) goes to the next node, and a node
+// answering that it already has it (processed or in its mempool) settles
+// that it landed; Post then waits for its receipt there. So one Post never
+// puts its request on the chain twice under two nonces.
 //
 // # Outcomes of Post
 //

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"sync"
 
 	iotago "github.com/iotaledger/iota.go/v3"
+	"github.com/iotaledger/iota.go/v3/nodeclient"
 	"github.com/iotaledger/wasp/clients/apiclient"
 	"github.com/iotaledger/wasp/packages/parameters"
 )
@@ -17,28 +19,69 @@ import (
 // process-wide variable that InitL1 sets without a lock.
 var l1Mu sync.Mutex
 
-// ensureL1 gives wasp the node's L1 parameters unless the process already
-// has some (set by the program, by an in-process Solo chain, or by wasp's
-// own default inside `go test`).
-func ensureL1(ctx context.Context, api *apiclient.APIClient) error {
+// ensureL1 gives wasp the L1 parameters unless the process already has
+// some (set by the program, by an in-process Solo chain, or by wasp's own
+// default inside `go test`): from the L1 node at cfg.L1URL if set, else from
+// the Wasp node's GET /v1/node/info.
+func ensureL1(ctx context.Context, api *apiclient.APIClient, cfg Config) error {
 	l1Mu.Lock()
 	defer l1Mu.Unlock()
 	if haveL1() {
 		return nil
 	}
-	info, resp, err := api.NodeApi.GetInfo(ctx).Execute()
-	if err != nil {
-		return fmt.Errorf("read the node's L1 parameters (GET /v1/node/info; set Token if the route needs it): %w", callError(resp, err))
+	var p *parameters.L1Params
+	var err error
+	if cfg.L1URL != "" {
+		p, err = l1FromL1Node(ctx, cfg)
+	} else {
+		p, err = l1FromWasp(ctx, api)
 	}
-	if info == nil {
-		return errors.New("read the node's L1 parameters: empty answer")
-	}
-	p, err := l1ParamsFromAPI(&info.L1Params)
 	if err != nil {
-		return fmt.Errorf("the node's L1 parameters: %w", err)
+		return err
 	}
 	parameters.InitL1(p)
 	return nil
+}
+
+// l1FromL1Node reads the L1 parameters from an L1 node's public info route,
+// as wasp's own l1connection does.
+func l1FromL1Node(ctx context.Context, cfg Config) (*parameters.L1Params, error) {
+	opts := []nodeclient.ClientOption{}
+	if cfg.HTTPClient != nil {
+		opts = append(opts, nodeclient.WithHTTPClient(cfg.HTTPClient))
+	}
+	info, err := nodeclient.New(strings.TrimSuffix(cfg.L1URL, "/"), opts...).Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read the L1 parameters from the L1 node (GET %s%s): %w", cfg.L1URL, nodeclient.RouteInfo, err)
+	}
+	if info.BaseToken == nil || info.Protocol.Bech32HRP == "" {
+		return nil, fmt.Errorf("the L1 node at %s sent no base token or bech32 prefix", cfg.L1URL)
+	}
+	return &parameters.L1Params{
+		MaxPayloadSize: parameters.MaxPayloadSize,
+		Protocol:       &info.Protocol,
+		BaseToken:      (*parameters.BaseToken)(info.BaseToken),
+	}, nil
+}
+
+func l1FromWasp(ctx context.Context, api *apiclient.APIClient) (*parameters.L1Params, error) {
+	info, resp, err := api.NodeApi.GetInfo(ctx).Execute()
+	if err != nil {
+		err = callError(resp, err)
+		if errors.Is(err, ErrUnauthorized) {
+			return nil, fmt.Errorf("read the node's L1 parameters: GET /v1/node/info is an admin route: set a token, "+
+				"or the L1 node's URL, whose info route needs none: %w: %w", ErrUnauthorized, err)
+		}
+		return nil, fmt.Errorf("read the node's L1 parameters (GET /v1/node/info): %w", err)
+	}
+	if info == nil {
+		return nil, errors.New("read the node's L1 parameters: empty answer")
+	}
+	p, err := l1ParamsFromAPI(&info.L1Params)
+	if err != nil {
+		return nil, fmt.Errorf("the node's L1 parameters: %w", err)
+	}
+	return p, nil
 }
 
 func haveL1() (ok bool) {

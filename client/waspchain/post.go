@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -49,9 +50,9 @@ func (c *Chain) Post(ctx context.Context, key *cryptolib.KeyPair, req chain.Requ
 	return c.await(ctx, id)
 }
 
-// submit takes the signer's next nonce and sends the request. An error
-// wraps chain.ErrUnknownOutcome unless the request surely did not reach the
-// mempool.
+// submit takes the signer's next nonce, signs the request and sends it to
+// the nodes in turn (see send). An error wraps chain.ErrUnknownOutcome
+// unless the request surely did not reach a mempool.
 func (c *Chain) submit(ctx context.Context, key *cryptolib.KeyPair, req chain.Request) (isc.RequestID, error) {
 	s := c.signer(key)
 	s.mu.Lock()
@@ -64,29 +65,72 @@ func (c *Chain) submit(ctx context.Context, key *cryptolib.KeyPair, req chain.Re
 	if s.known && s.next > nonce {
 		nonce = s.next
 	}
-	params := chainclient.PostRequestParams{Args: req.Params, Nonce: nonce}
-	if req.Allowance > 0 {
-		params.Allowance = isc.NewAssetsBaseTokens(req.Allowance)
-	}
-	// PostOffLedgerRequest builds, signs and sends the request exactly as
-	// wasp-cli does. With nonce 0 it asks the node again (accounts nonce
-	// view), which answers 0 as well unless another client raced us.
-	signed, err := chainclient.New(nil, c.api, c.id, key).
-		PostOffLedgerRequest(ctx, contract.Contract.Hname(), isc.Hn(req.Entry), params)
-	switch {
-	case signed == nil:
-		return isc.RequestID{}, fmt.Errorf("build request: %w", callError(nil, err))
+	signed := c.sign(key, req, nonce)
+	switch sent, err := c.send(ctx, signed); {
 	case err == nil:
 		s.known, s.next = true, signed.Nonce()+1
 		return signed.ID(), nil
-	case refused(err):
-		// The node answered with an error: the request is not in its mempool
-		// and its nonce is free again.
-		return isc.RequestID{}, fmt.Errorf("node refused request %s: %w", signed.ID(), callError(nil, err))
+	case !sent:
+		// Every node answered with an error: the request is not in a
+		// mempool and its nonce is free again.
+		return isc.RequestID{}, fmt.Errorf("node refused request %s: %w", signed.ID(), err)
 	default:
 		s.known = false
 		return isc.RequestID{}, fmt.Errorf("submit request %s: %w: %w", signed.ID(), chain.ErrUnknownOutcome, err)
 	}
+}
+
+// sign builds and signs req exactly as wasp's chainclient
+// (PostOffLedgerRequest) does, with the given nonce.
+func (c *Chain) sign(key *cryptolib.KeyPair, req chain.Request, nonce uint64) isc.OffLedgerRequest {
+	params := chainclient.PostRequestParams{Args: req.Params, Nonce: nonce}
+	if req.Allowance > 0 {
+		params.Allowance = isc.NewAssetsBaseTokens(req.Allowance)
+	}
+	r := isc.NewOffLedgerRequest(c.id, contract.Contract.Hname(), isc.Hn(req.Entry), params.Args, nonce, params.GasBudget())
+	r.WithAllowance(params.Allowance)
+	r.WithNonce(nonce)
+	return r.Sign(key)
+}
+
+// send sends the signed request to the node calls go to first and, when a
+// node gives no answer (the request may or may not have arrived), the very
+// same signed bytes to the next: one request ID, one nonce, so the chain
+// runs it at most once however many nodes got it. A node that answers that
+// it already has the request (processed, or in its mempool) reconciles an
+// earlier unanswered send: the request landed. sent is false only if every
+// attempt was refused by an answer, so that no node can have the request.
+func (c *Chain) send(ctx context.Context, signed isc.OffLedgerRequest) (sent bool, err error) {
+	body := apiclient.OffLedgerRequest{ChainId: c.id.String(), Request: iotago.EncodeHex(signed.Bytes())}
+	start := int(c.cur.Load())
+	for i := range c.nodes {
+		k := (start + i) % len(c.nodes)
+		resp, perr := c.nodes[k].api.RequestsApi.OffLedger(ctx).OffLedgerRequest(body).Execute()
+		err = callError(resp, perr)
+		switch {
+		case err == nil:
+			c.cur.Store(int32(k))
+			return true, nil
+		case refused(perr):
+			c.cur.Store(int32(k))
+			if sent && alreadyHas(err) {
+				return true, nil
+			}
+			return sent, err
+		case ctx.Err() != nil || !noAnswer(err):
+			return true, err
+		}
+		sent = true // no answer: it may have arrived
+		err = fmt.Errorf("%s: %w", c.nodes[k].url, err)
+	}
+	return sent, fmt.Errorf("%w: %w", ErrUnreachable, err)
+}
+
+// alreadyHas reports whether a node's refusal says it has the request: wasp
+// answers "request already processed", and its mempool "already in mempool".
+func alreadyHas(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "already processed") || strings.Contains(msg, "already in mempool")
 }
 
 // refused reports whether a submit error is an answer of the node (or a
@@ -99,9 +143,15 @@ func refused(err error) bool {
 }
 
 func (c *Chain) nonce(ctx context.Context, agent isc.AgentID) (uint64, error) {
-	r, resp, err := c.api.CorecontractsApi.AccountsGetAccountNonce(ctx, c.id.String(), agent.String()).Execute()
+	var r *apiclient.AccountNonceResponse
+	err := c.each(ctx, func(n *node) error {
+		var resp *http.Response
+		var err error
+		r, resp, err = n.api.CorecontractsApi.AccountsGetAccountNonce(ctx, c.id.String(), agent.String()).Execute()
+		return callError(resp, err)
+	})
 	if err != nil {
-		return 0, callError(resp, err)
+		return 0, err
 	}
 	if r == nil {
 		return 0, errors.New("empty answer")
@@ -131,7 +181,8 @@ func (c *Chain) await(ctx context.Context, id isc.RequestID) (*chain.Receipt, er
 		if dl, ok := wctx.Deadline(); ok {
 			secs = int32(min(maxWaitSeconds, max(1, time.Until(dl).Round(time.Second)/time.Second)))
 		}
-		r, resp, err := c.api.ChainsApi.WaitForRequest(wctx, c.id.String(), id.String()).TimeoutSeconds(secs).Execute()
+		n := c.nodes[c.cur.Load()]
+		r, resp, err := n.api.ChainsApi.WaitForRequest(wctx, c.id.String(), id.String()).TimeoutSeconds(secs).Execute()
 		switch {
 		case err == nil && r != nil && r.GasBudget != "":
 			rec, vmErr, err = receiptFromAPI(id, r)
@@ -147,6 +198,9 @@ func (c *Chain) await(ctx context.Context, id isc.RequestID) (*chain.Receipt, er
 			return nil, unknown("wait for receipt", callError(resp, err))
 		default:
 			lastEr = callError(resp, err)
+			if noAnswer(lastEr) {
+				c.next(n) // ask another node for the same request ID
+			}
 		}
 		if err := retry.wait(wctx); err != nil {
 			if ctx.Err() != nil {
@@ -175,18 +229,25 @@ func (c *Chain) events(ctx context.Context, id isc.RequestID) ([]*isc.Event, err
 	defer cancel()
 	retry := newBackoff()
 	for {
-		r, resp, err := c.api.CorecontractsApi.BlocklogGetEventsOfRequest(ctx, c.id.String(), id.String()).Execute()
+		var r *apiclient.EventsResponse
+		err := c.each(ctx, func(n *node) error {
+			var resp *http.Response
+			var err error
+			r, resp, err = n.api.CorecontractsApi.BlocklogGetEventsOfRequest(ctx, c.id.String(), id.String()).Execute()
+			return callError(resp, err)
+		})
 		if err == nil {
 			if r == nil {
 				return nil, errors.New("empty answer")
 			}
 			return eventsFromAPI(r.Events)
 		}
-		if resp != nil && !retryable(resp.StatusCode) {
-			return nil, callError(resp, err)
+		var apiErr *APIError
+		if errors.As(err, &apiErr) && !retryable(apiErr.StatusCode) {
+			return nil, err
 		}
 		if werr := retry.wait(ctx); werr != nil {
-			return nil, fmt.Errorf("%w (last error: %w)", werr, callError(resp, err))
+			return nil, fmt.Errorf("%w (last error: %w)", werr, err)
 		}
 	}
 }

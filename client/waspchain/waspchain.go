@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	iotago "github.com/iotaledger/iota.go/v3"
@@ -29,24 +30,35 @@ type Config struct {
 	// URL is the base of the node's web API, e.g. "http://localhost:9090"
 	// (the routes start with /v1).
 	URL string
+	// Nodes are further nodes of the same chain (web API base URLs), used in
+	// turn, after URL, when a node cannot be reached or drops a call.
+	Nodes []string
 	// ChainID is the chain's ID in bech32. Empty: the node's only chain,
 	// read from GET /v1/chains (an admin route on a real node: see Token).
 	ChainID string
+	// L1URL, if set, is the base URL of an L1 node's core API (Hornet's
+	// public GET /api/core/v2/info gives the L1 parameters without a token);
+	// empty: the L1 parameters come from the Wasp node's GET /v1/node/info,
+	// an admin route that needs Token on a node with JWT authentication.
+	L1URL string
 	// HTTPClient makes the calls; nil means http.DefaultClient. A Timeout on
 	// it must exceed the node's wait for a receipt (30 s on a real node).
 	HTTPClient *http.Client
 	// Token, if set, is sent as "Authorization: Bearer <Token>" with every
-	// call, for a node whose admin routes require JWT authentication.
+	// call, for a node whose admin routes require JWT authentication (wasp's
+	// default). The routes Post, the views, Now and L2Balance use are public.
 	Token string
 	// ReceiptTimeout bounds how long Post waits for the receipt of a request
 	// the node accepted; 0 means DefaultReceiptTimeout.
 	ReceiptTimeout time.Duration
 }
 
-// Chain is a chain.Chain on a Wasp node. It is safe for concurrent use.
+// Chain is a chain.Chain on one or more Wasp nodes of a chain. It is safe
+// for concurrent use.
 type Chain struct {
-	api     *apiclient.APIClient
-	views   *chainclient.Client
+	api     *apiclient.APIClient // the first node's
+	nodes   []*node
+	cur     atomic.Int32 // index in nodes of the node calls go to first
 	id      isc.ChainID
 	timeout time.Duration
 
@@ -54,42 +66,75 @@ type Chain struct {
 	signers map[string]*signer // by public key; never shrinks
 }
 
-var _ chain.Chain = (*Chain)(nil)
+// node is one Wasp node's web API.
+type node struct {
+	url   string
+	api   *apiclient.APIClient
+	views *chainclient.Client
+}
+
+var (
+	_ chain.Chain      = (*Chain)(nil)
+	_ chain.ViewCaller = (*Chain)(nil)
+)
 
 // New connects to the node at cfg.URL and checks that it runs the chain.
+// When cfg.Nodes are given, a node that cannot be reached is skipped.
 func New(ctx context.Context, cfg Config) (*Chain, error) {
-	if _, err := apiextensions.ValidateAbsoluteURL(cfg.URL); err != nil {
+	c := &Chain{timeout: cfg.ReceiptTimeout, signers: map[string]*signer{}}
+	if c.timeout <= 0 {
+		c.timeout = DefaultReceiptTimeout
+	}
+	for _, u := range append([]string{cfg.URL}, cfg.Nodes...) {
+		api, err := newAPI(u, cfg)
+		if err != nil {
+			return nil, err
+		}
+		c.nodes = append(c.nodes, &node{url: u, api: api})
+	}
+	c.api = c.nodes[0].api
+	err := c.each(ctx, func(n *node) error {
+		if err := ensureL1(ctx, n.api, cfg); err != nil {
+			return err
+		}
+		return c.readChainID(ctx, n, cfg.ChainID)
+	})
+	if err != nil {
 		return nil, fmt.Errorf("waspchain: %w", err)
 	}
+	for _, n := range c.nodes {
+		n.views = chainclient.New(nil, n.api, c.id, nil)
+	}
+	return c, nil
+}
+
+func newAPI(u string, cfg Config) (*apiclient.APIClient, error) {
+	if _, err := apiextensions.ValidateAbsoluteURL(u); err != nil {
+		return nil, fmt.Errorf("waspchain: node %q: %w", u, err)
+	}
 	conf := apiclient.NewConfiguration()
-	conf.Servers[0].URL = strings.TrimSuffix(cfg.URL, "/")
+	conf.Servers[0].URL = strings.TrimSuffix(u, "/")
 	conf.HTTPClient = cfg.HTTPClient
 	conf.UserAgent = "micropay-waspchain"
 	if cfg.Token != "" {
 		conf.AddDefaultHeader("Authorization", "Bearer "+cfg.Token)
 	}
-	api := apiclient.NewAPIClient(conf)
-	if err := ensureL1(ctx, api); err != nil {
-		return nil, fmt.Errorf("waspchain: %w", err)
-	}
-	c := &Chain{api: api, timeout: cfg.ReceiptTimeout, signers: map[string]*signer{}}
-	if c.timeout <= 0 {
-		c.timeout = DefaultReceiptTimeout
-	}
+	return apiclient.NewAPIClient(conf), nil
+}
+
+// readChainID sets c.id from want, checking that n runs it, or from n's
+// only chain when want is empty.
+func (c *Chain) readChainID(ctx context.Context, n *node, want string) error {
 	var err error
-	if cfg.ChainID == "" {
-		c.id, err = onlyChain(ctx, api)
-	} else {
-		c.id, err = isc.ChainIDFromString(cfg.ChainID)
-		if err == nil {
-			err = checkChain(ctx, api, c.id)
-		}
+	if want == "" {
+		c.id, err = onlyChain(ctx, n.api)
+	} else if c.id, err = isc.ChainIDFromString(want); err == nil {
+		err = checkChain(ctx, n.api, c.id)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("waspchain: %s: %w", cfg.URL, err)
+		return fmt.Errorf("%s: %w", n.url, err)
 	}
-	c.views = chainclient.New(nil, api, c.id, nil)
-	return c, nil
+	return nil
 }
 
 func onlyChain(ctx context.Context, api *apiclient.APIClient) (isc.ChainID, error) {
@@ -116,7 +161,7 @@ func (c *Chain) ID() isc.ChainID { return c.id }
 
 // WarrantInfo calls getWarrantInfo.
 func (c *Chain) WarrantInfo(ctx context.Context, payer, provider isc.AgentID) (chain.WarrantInfo, error) {
-	ret, err := c.callView(ctx, contract.ViewGetWarrantInfo.Name, chain.WarrantInfoParams(payer, provider))
+	ret, err := c.CallView(ctx, contract.ViewGetWarrantInfo.Name, chain.WarrantInfoParams(payer, provider))
 	if err != nil {
 		return chain.WarrantInfo{}, err
 	}
@@ -125,7 +170,7 @@ func (c *Chain) WarrantInfo(ctx context.Context, payer, provider isc.AgentID) (c
 
 // PublicKey calls getPublicKey; nil when payer registered no key.
 func (c *Chain) PublicKey(ctx context.Context, payer isc.AgentID) ([]byte, error) {
-	ret, err := c.callView(ctx, contract.ViewGetPublicKey.Name, dict.Dict{
+	ret, err := c.CallView(ctx, contract.ViewGetPublicKey.Name, dict.Dict{
 		contract.ParamPayer: codec.EncodeAgentID(payer),
 	})
 	if err != nil {
@@ -134,13 +179,19 @@ func (c *Chain) PublicKey(ctx context.Context, payer isc.AgentID) ([]byte, error
 	return ret[contract.ParamPublicKey], nil
 }
 
-func (c *Chain) callView(ctx context.Context, view string, args dict.Dict) (dict.Dict, error) {
+// CallView calls a view of the micropay contract.
+func (c *Chain) CallView(ctx context.Context, view string, args dict.Dict) (dict.Dict, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	ret, err := c.views.CallView(ctx, contract.Contract.Hname(), view, args)
+	var ret dict.Dict
+	err := c.each(ctx, func(n *node) error {
+		var err error
+		ret, err = n.views.CallView(ctx, contract.Contract.Hname(), view, args)
+		return callError(nil, err)
+	})
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", view, callError(nil, err))
+		return nil, fmt.Errorf("%s: %w", view, err)
 	}
 	return ret, nil
 }
@@ -152,9 +203,15 @@ func (c *Chain) Now(ctx context.Context) (time.Time, error) {
 	if err := ctx.Err(); err != nil {
 		return time.Time{}, err
 	}
-	info, resp, err := c.api.CorecontractsApi.BlocklogGetLatestBlockInfo(ctx, c.id.String()).Execute()
+	var info *apiclient.BlockInfoResponse
+	err := c.each(ctx, func(n *node) error {
+		var resp *http.Response
+		var err error
+		info, resp, err = n.api.CorecontractsApi.BlocklogGetLatestBlockInfo(ctx, c.id.String()).Execute()
+		return callError(resp, err)
+	})
 	if err != nil {
-		return time.Time{}, fmt.Errorf("latest block: %w", callError(resp, err))
+		return time.Time{}, fmt.Errorf("latest block: %w", err)
 	}
 	if info == nil || info.Timestamp.IsZero() {
 		return time.Time{}, errors.New("latest block: the node sent no timestamp")
@@ -167,9 +224,15 @@ func (c *Chain) L2Balance(ctx context.Context, agent isc.AgentID) (uint64, error
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	assets, resp, err := c.api.CorecontractsApi.AccountsGetAccountBalance(ctx, c.id.String(), agent.String()).Execute()
+	var assets *apiclient.AssetsResponse
+	err := c.each(ctx, func(n *node) error {
+		var resp *http.Response
+		var err error
+		assets, resp, err = n.api.CorecontractsApi.AccountsGetAccountBalance(ctx, c.id.String(), agent.String()).Execute()
+		return callError(resp, err)
+	})
 	if err != nil {
-		return 0, fmt.Errorf("balance of %s: %w", agent, callError(resp, err))
+		return 0, fmt.Errorf("balance of %s: %w", agent, err)
 	}
 	if assets == nil {
 		return 0, fmt.Errorf("balance of %s: empty answer", agent)
