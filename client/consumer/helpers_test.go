@@ -118,6 +118,7 @@ type testProvider struct {
 	payTo      string // offered payTo; default the provider's agent ID
 	hideTerms  bool   // omit the payer's position (epoch …) from offers
 	paidAnswer int    // if set, answer every paid request with this status and no payment word
+	credit     uint64 // owed to the payer: taken off the price of the next payment accepted
 	last       map[string]payment.Payment
 	accepted   []payment.Payment // in order of acceptance
 	signatures int               // paid requests received
@@ -222,6 +223,7 @@ func (p *testProvider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	p.last[string(payer.Bytes())] = pay
 	p.accepted = append(p.accepted, pay)
+	p.credit -= min(p.credit, p.price)
 	h, _ := x402.Encode(x402.PaymentResponse{
 		Success: true, Network: offer.Network, Payer: pl.Payload.Payer,
 		Extra: &x402.Settlement{Epoch: pay.Epoch, Ordinal: pay.Ordinal, Total: x402.Amount(pay.Total), Price: x402.Amount(in.Price)},
@@ -238,7 +240,7 @@ func (p *testProvider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (p *testProvider) intake(payer isc.AgentID, info chain.WarrantInfo) payment.Intake {
 	in := payment.Intake{
 		Epoch: info.Epoch, LastOrdinal: info.LastOrdinal, LastTotal: info.Paid, Settled: info.Paid,
-		Balance: info.Balance, Price: p.price, Deadline: info.Deadline, Margin: 60,
+		Balance: info.Balance, Price: p.price - min(p.credit, p.price), Deadline: info.Deadline, Margin: 60,
 	}
 	if last, ok := p.last[string(payer.Bytes())]; ok && last.Epoch == info.Epoch {
 		in.LastOrdinal = max(in.LastOrdinal, last.Ordinal)

@@ -19,12 +19,18 @@ const (
 	// PAYMENT-SIGNATURE, which the provider serves again without a new
 	// charge if it had accepted the payment.
 	EventRetried EventKind = iota + 1
+	// EventCredited: the provider stored the payment but failed to serve
+	// the piece (a 5xx) and credited it: it is not counted as spent, and
+	// the next payment to the provider is lowered by the credit.
+	EventCredited
 )
 
 func (k EventKind) String() string {
 	switch k {
 	case EventRetried:
 		return "retried"
+	case EventCredited:
+		return "credited"
 	}
 	return fmt.Sprintf("EventKind(%d)", int(k))
 }
@@ -36,12 +42,15 @@ type Event struct {
 	URL     string          // the request's URL, redacted
 	Payment payment.Payment // the payment concerned
 	Err     error           // EventRetried: the failure of the first attempt
+	Credit  uint64          // EventCredited: what the provider owes the payer now
 }
 
 func (e Event) String() string {
 	switch e.Kind {
 	case EventRetried:
 		return fmt.Sprintf("%s failed in transit (%v); sent again with the same payment (%v), which is charged at most once", e.URL, e.Err, e.Payment)
+	case EventCredited:
+		return fmt.Sprintf("%s failed after the provider stored the payment (%v): the piece was credited, not charged; the provider takes %d off your next payment", e.URL, e.Payment, e.Credit)
 	}
 	return fmt.Sprintf("%v %s %v", e.Kind, e.URL, e.Payment)
 }
@@ -56,6 +65,10 @@ func (t *Transport) observe(e Event) {
 // errNotSent wraps the errors after which a signed payment was not sent.
 var errNotSent = errors.New("payment not sent")
 
+// ErrOutcomeUnknown: a payment was sent (twice, the same one) and no
+// answer says whether the provider accepted it; it counts as spent.
+var ErrOutcomeUnknown = errors.New("consumer: payment outcome unknown")
+
 // outcome is how a paid request went.
 type outcome struct {
 	resp *http.Response // the answer, when there is one to return
@@ -69,6 +82,12 @@ type outcome struct {
 	// ignored: a pre-emptive payment answered with no word on it, below
 	// 500: a resource that is not paywalled, whose provider never took it.
 	ignored bool
+	// credited: the provider stored the payment and credited the piece it
+	// failed to serve; resp is its (5xx) answer, res its word.
+	credited bool
+	// retry: err is a failure in transit, or the provider could not tell
+	// whether it stored the payment: the same payment may be sent again.
+	retry bool
 }
 
 // send sends req carrying p, and once more with the same header if the
@@ -90,17 +109,25 @@ func (t *Transport) send(req *http.Request, po paidOffer, p payment.Payment, fir
 	if err != nil {
 		return outcome{notSent: fmt.Errorf("pay %s: replay body: %w: %w", url, errNotSent, err)}
 	}
-	resp, err := t.opts.Base.RoundTrip(paid)
-	if err != nil && req.Context().Err() == nil {
-		t.observe(Event{Kind: EventRetried, URL: url, Payment: p, Err: err})
-		again, gerr := t.paidRequest(req, sig)
-		if gerr != nil {
-			return outcome{err: fmt.Errorf("pay %s: %v sent, outcome unknown: %w (and its body could not be replayed for a retry: %v)", url, p, err, gerr)}
+	out := t.attempt(paid, p, first)
+	if out.retry && req.Context().Err() == nil {
+		t.observe(Event{Kind: EventRetried, URL: url, Payment: p, Err: out.err})
+		again, err := t.paidRequest(req, sig)
+		if err != nil {
+			out.err = fmt.Errorf("%w (and its body could not be replayed for a retry: %v)", out.err, err)
+			return out
 		}
-		resp, err = t.opts.Base.RoundTrip(again)
+		out = t.attempt(again, p, first)
 	}
+	return out
+}
+
+// attempt sends paid, carrying p, and reads the answer.
+func (t *Transport) attempt(paid *http.Request, p payment.Payment, first bool) outcome {
+	url := paid.URL.Redacted()
+	resp, err := t.opts.Base.RoundTrip(paid)
 	if err != nil {
-		return outcome{err: fmt.Errorf("pay %s: %v sent, outcome unknown: %w", url, p, err)}
+		return outcome{err: fmt.Errorf("pay %s: %v sent, %w: %w", url, p, ErrOutcomeUnknown, err), retry: true}
 	}
 	return verdict(url, resp, p, first)
 }
@@ -130,6 +157,9 @@ func verdict(url string, resp *http.Response, p payment.Payment, first bool) out
 		if err := x402.Decode(h, &res); err == nil {
 			if res.Success {
 				return outcome{resp: resp, res: &res}
+			}
+			if out, ok := stored(url, resp, &res, p); ok {
+				return out
 			}
 			rej.Reason = res.ErrorReason
 		} else if resp.StatusCode != http.StatusPaymentRequired {
@@ -161,4 +191,21 @@ func verdict(url string, resp *http.Response, p payment.Payment, first bool) out
 	}
 	discard(resp)
 	return outcome{rej: rej}
+}
+
+// stored reads a PAYMENT-RESPONSE without success that says the payment
+// was stored (credited) or may have been (outcome unknown): it stands.
+func stored(url string, resp *http.Response, res *x402.PaymentResponse, p payment.Payment) (outcome, bool) {
+	if res.Extra == nil {
+		return outcome{}, false
+	}
+	switch res.Extra.Outcome {
+	case x402.OutcomeCredited:
+		return outcome{resp: resp, res: res, credited: true}, true
+	case x402.OutcomeUnknown:
+		discard(resp)
+		return outcome{err: fmt.Errorf("pay %s: %v sent, %w: the provider answered %s and cannot tell whether it stored it",
+			url, p, ErrOutcomeUnknown, resp.Status), retry: true}, true
+	}
+	return outcome{}, false
 }

@@ -210,7 +210,11 @@ type TransportOptions struct {
 // every payment whose outcome is unknown (the connection failed after
 // sending it, or the answer carries no PAYMENT-RESPONSE): the next
 // accepted payment's cumulative total includes it either way. A refused
-// payment is not counted. A Transport is safe for concurrent use.
+// payment is not counted, nor a credited one: the provider stored it but
+// failed to serve the piece (PAYMENT-RESPONSE outcome "credited", reported
+// as an EventCredited), and the next payment to it is lowered by the credit
+// it states, so that piece is paid by the credit and counted then. A
+// Transport is safe for concurrent use.
 type Transport struct {
 	payer    *Payer
 	opts     TransportOptions
@@ -222,8 +226,9 @@ type Transport struct {
 
 	mu       sync.Mutex
 	spent    uint64
-	reserved uint64          // charges (at least prices) of payments in flight
-	unpinned map[string]bool // pinned origins that answered with a lower price: no pre-emptive payments
+	reserved uint64            // charges (at least prices) of payments in flight
+	unpinned map[string]bool   // pinned origins that answered with a lower price: no pre-emptive payments
+	credits  map[string]uint64 // provider → the credit it last said it owes: providers paid only
 }
 
 // NewTransport returns a Transport that pays with p.
@@ -249,6 +254,7 @@ func NewTransport(p *Payer, opts TransportOptions) (*Transport, error) {
 		contract: contract.Contract.Hname().String(),
 		pins:     pins,
 		unpinned: map[string]bool{},
+		credits:  map[string]uint64{},
 	}, nil
 }
 
@@ -396,25 +402,51 @@ func (t *Transport) payOffer(req *http.Request, po paidOffer, first bool) (*http
 		}
 		return t.pins.PinPrice(o, price, allowChange)
 	}
-	return t.signAndSend(req, po, attempt{epoch: epoch, approve: approve, held: held, first: first})
+	amount := price - min(price, t.creditFor(po, first))
+	return t.signAndSend(req, po, paying{epoch: epoch, amount: amount, approve: approve, held: held, first: first})
 }
 
-// attempt is what signAndSend needs of payOffer.
-type attempt struct {
+// paying is what signAndSend needs of payOffer.
+type paying struct {
 	epoch   uint32
+	amount  uint64 // the price less the provider's credit
 	approve func(charge uint64) error
 	held    *reservation
 	first   bool
 }
 
+// creditFor is what po's provider owes the payer for pieces paid and not
+// served, as it last said: in the 402 being paid (its terms for this
+// payer), else in its last answer to this Transport. Believing it is safe:
+// a provider that claims too much credit is paid too little.
+func (t *Transport) creditFor(po paidOffer, first bool) uint64 {
+	if !first && po.offer.Extra.Payer == t.payerID {
+		return uint64(po.offer.Extra.Credit)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.credits[po.provider.String()]
+}
+
+// setCredit records what provider says it owes the payer now.
+func (t *Transport) setCredit(provider string, credit uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if credit == 0 {
+		delete(t.credits, provider)
+		return
+	}
+	t.credits[provider] = credit
+}
+
 // signAndSend signs po's payment and sends req with it, once more under a
 // new epoch if the provider refused it for a wrong one and the chain moved.
 // The payer's flight token for po.provider must be held.
-func (t *Transport) signAndSend(req *http.Request, po paidOffer, a attempt) (*http.Response, *x402.PaymentRequired, error) {
+func (t *Transport) signAndSend(req *http.Request, po paidOffer, a paying) (*http.Response, *x402.PaymentRequired, error) {
 	ctx := req.Context()
 	price := uint64(po.offer.Amount)
 	for retried := false; ; retried = true {
-		p, charge, err := t.payer.Sign(ctx, PayRequest{Provider: po.provider, Epoch: a.epoch, Amount: price, Approve: a.approve})
+		p, charge, err := t.payer.Sign(ctx, PayRequest{Provider: po.provider, Epoch: a.epoch, Amount: a.amount, Approve: a.approve})
 		if err != nil {
 			return nil, nil, fmt.Errorf("pay %s: %w", req.URL.Redacted(), err)
 		}
@@ -430,10 +462,17 @@ func (t *Transport) signAndSend(req *http.Request, po paidOffer, a attempt) (*ht
 				a.held.spent = charge
 			}
 			return out.resp, nil, nil
+		case out.credited:
+			// Stored, the piece not served: the payment stands, the
+			// provider owes the piece; not spent.
+			t.setCredit(po.provider.String(), uint64(out.res.Extra.Credit))
+			t.observe(Event{Kind: EventCredited, URL: req.URL.Redacted(), Payment: p, Credit: uint64(out.res.Extra.Credit)})
+			return out.resp, nil, nil
 		case out.rej == nil:
 			// Accepted, or an unknown outcome: the next payment's total
-			// includes this one either way.
-			a.held.spent = charge
+			// includes this one either way. The piece cost its price,
+			// part of it paid before as the credit used.
+			a.held.spent = charge + price - a.amount
 			t.noteAnswer(req, po, out)
 			return out.resp, nil, out.err
 		}
@@ -475,7 +514,14 @@ func offersOtherTerms(pr *x402.PaymentRequired, paid x402.Requirements) bool {
 // noteAnswer stops pre-emptive payments to req's origin when the provider
 // says the piece cost less than the pinned price it was paid: the next
 // request goes through the 402 exchange, which shows the new price.
+// It also records the credit the provider says it still owes (none when
+// it does not say).
 func (t *Transport) noteAnswer(req *http.Request, po paidOffer, out outcome) {
+	var credit uint64
+	if out.res != nil && out.res.Extra != nil {
+		credit = uint64(out.res.Extra.Credit)
+	}
+	t.setCredit(po.provider.String(), credit)
 	if out.res == nil || out.res.Extra == nil || out.res.Extra.Price == 0 || out.res.Extra.Price == po.offer.Amount {
 		return
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/micropay/micropay/client/consumer"
 	"github.com/micropay/micropay/client/x402"
+	"github.com/micropay/micropay/contract/payment"
 )
 
 // events collects what a Transport reports to TransportOptions.Observe.
@@ -237,4 +238,60 @@ func mustURL(t *testing.T, raw string) *url.URL {
 	u, err := url.Parse(raw)
 	require.NoError(t, err)
 	return u
+}
+
+func TestTransportCreditedPieceIsNotSpent(t *testing.T) {
+	s := newShop(t, 1_000)
+	s.addWarrant(t, 1_000_000)
+	var failed sync.Once
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fail := false
+		if r.Header.Get(x402.HeaderSignature) != "" {
+			failed.Do(func() { fail = true })
+		}
+		if !fail {
+			s.prov.ServeHTTP(w, r)
+			return
+		}
+		// The provider stores the payment, its upstream fails: it credits
+		// the piece and says so.
+		rec := httptest.NewRecorder()
+		s.prov.ServeHTTP(rec, r)
+		require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+		accepted, _, _ := s.prov.stats()
+		pay := accepted[len(accepted)-1]
+		s.prov.set(func(p *testProvider) { p.credit = 1_000 })
+		h, err := x402.Encode(x402.PaymentResponse{Success: false, ErrorReason: x402.ReasonCredited, Payer: s.consumer.Agent().String(),
+			Extra: &x402.Settlement{Epoch: pay.Epoch, Ordinal: pay.Ordinal, Total: x402.Amount(pay.Total), Outcome: x402.OutcomeCredited, Credit: 1_000}})
+		require.NoError(t, err)
+		w.Header().Set(x402.HeaderResponse, h)
+		http.Error(w, "upstream failed", http.StatusBadGateway)
+	}))
+	t.Cleanup(srv.Close)
+	var seen events
+	tr, err := consumer.NewTransport(s.consumer.Payer, consumer.TransportOptions{
+		Base: srv.Client().Transport, MaxPrice: 1_000, MaxTotal: 1_000, Observe: seen.observe})
+	require.NoError(t, err)
+	client := &http.Client{Transport: tr}
+
+	resp, err := client.Get(srv.URL + "/piece/1")
+	require.NoError(t, err, "the provider's answer is the caller's")
+	discardBody(resp)
+	require.Equal(t, http.StatusBadGateway, resp.StatusCode)
+	require.Zero(t, tr.Spent(), "a credited piece is not spent")
+	require.Equal(t, consumer.Position{Epoch: 1, Ordinal: 1, Total: 1_000, Signed: 1_000}, s.position(t), "the payment stands: the provider keeps it")
+	ev := seen.all()
+	require.Len(t, ev, 1)
+	require.Equal(t, consumer.EventCredited, ev[0].Kind)
+	require.EqualValues(t, 1_000, ev[0].Credit)
+	require.Contains(t, ev[0].String(), "credited, not charged")
+
+	// The next piece is paid by the credit: within the total cap of one
+	// price, and the chain is owed one price for the one piece received.
+	body, err := get(t, client, srv.URL+"/piece/2")
+	require.NoError(t, err)
+	require.Equal(t, "piece 2", body)
+	accepted, _, _ := s.prov.stats()
+	require.Equal(t, payment.Payment{Epoch: 1, Ordinal: 2, Total: 1_000, Signature: accepted[1].Signature}, accepted[1])
+	require.EqualValues(t, 1_000, tr.Spent(), "spent: one price for one piece")
 }
