@@ -73,6 +73,17 @@ func (w WarrantInfo) String() string {
 	return s
 }
 
+// NextBlockTime is a real node's chain time (see Chain.Now): the later of
+// its latest block's timestamp and the local clock. A block's time never
+// goes back, and the next one carries the consensus time of when it is
+// made, which an idle chain's latest block lags behind.
+func NextBlockTime(latestBlock, local time.Time) time.Time {
+	if local.After(latestBlock) {
+		return local
+	}
+	return latestBlock
+}
+
 // Chain is what the clients need of a chain. Implementations are safe for
 // concurrent use.
 type Chain interface {
@@ -88,9 +99,14 @@ type Chain interface {
 	// PublicKey returns the ed25519 public key payer registered with the
 	// contract; nil when it registered none.
 	PublicKey(ctx context.Context, payer isc.AgentID) ([]byte, error)
-	// Now returns the chain's time: the timestamp the next request would run
-	// at as far as the chain can tell. Deadlines are judged against it,
-	// never against the local clock.
+	// Now returns the chain's time: the timestamp the next block (the
+	// next request, a settlement say) will carry, as far as the client can
+	// tell. Deadlines are judged against it. It is not the latest block's
+	// timestamp, which stands still on an idle chain: on the embedded chain
+	// and on a devnet it is their logical clock (Solo's, the devnet's
+	// /devnet/info), on a real Wasp node NextBlockTime of the latest block's
+	// timestamp and the local clock, since a node's next block carries its
+	// consensus time, close to the wall clock.
 	Now(ctx context.Context) (time.Time, error)
 	// L2Balance returns the base tokens of an L2 account.
 	L2Balance(ctx context.Context, agent isc.AgentID) (uint64, error)

@@ -44,6 +44,7 @@ type Devnet struct {
 	snapshot string       // "" without Config.Data
 	unlock   func() error // releases Config.Data
 	handler  http.Handler
+	feed     *eventFeed // GET /v1/ws
 
 	// mu is taken for writing to change chain state (and save it), for
 	// reading to read it, so an answer never shows an unsaved change.
@@ -104,6 +105,7 @@ func New(cfg Config) (*Devnet, error) {
 			return nil, fmt.Errorf("devnet: %w", err)
 		}
 	}
+	d.feed = newEventFeed(e.Solo.Publisher())
 	d.handler = d.newHandler()
 	d.log.Info("devnet started", "chain", d.id.String(), "restored", opts.Snapshot != "", "data", cfg.Data)
 	go d.work()
@@ -145,6 +147,7 @@ func (d *Devnet) Shutdown(ctx context.Context) error {
 	close(d.quit)
 	close(d.blocks)
 	d.mu.Unlock()
+	d.feed.stop()
 	select {
 	case <-d.done:
 	case <-ctx.Done():

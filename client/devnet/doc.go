@@ -16,6 +16,7 @@
 //	GET  /v1/chains/{chainID}/core/blocklog/blocks/latest
 //	GET  /v1/chains/{chainID}/core/blocklog/events/request/{requestID}
 //	POST /v1/requests/offledger
+//	GET  /v1/ws                  the websocket event feed (below)
 //
 // Devnet routes (no Wasp node has them):
 //
@@ -34,6 +35,16 @@
 // order per sender, batched into blocks, and the wait route returns their
 // receipts. A request whose nonce is ahead of its account's waits in the
 // pool for the gap to fill, as on a node.
+//
+// GET /v1/ws is a Wasp node's websocket event feed, served by wasp's own
+// websocket service (packages/webapi/websocket) over Solo's publisher, with
+// a node's limits: a client subscribes with {"command":"subscribe","topic":
+// "chains/<chainID>"} (or "chains") and one command per message kind
+// ("new_block", "receipt", "block_events"), is answered {"event":
+// "subscribed","topic":...} for each, and then receives each block's
+// messages as ISC events ({"kind","issuer","requestID","chainID",
+// "payload"}); messages to a client that does not keep up are dropped, as
+// on a node.
 //
 // With Config.Data set, the chain (with its L1 ledger, clock and pending
 // scheduled closes) is saved to Data/chain.json, atomically, after every

@@ -39,6 +39,7 @@ func (d *Devnet) newHandler() http.Handler {
 	mux.HandleFunc("GET /v1/chains/{chainID}/core/blocklog/blocks/latest", d.read(d.onChain(d.latestBlock)))
 	mux.HandleFunc("GET /v1/chains/{chainID}/core/blocklog/events/request/{requestID}", d.read(d.onChain(d.requestEvents)))
 	mux.HandleFunc("POST /v1/requests/offledger", d.offLedger)
+	mux.Handle("GET /v1/ws", d.feed)
 	mux.HandleFunc("POST /devnet/faucet", d.faucet)
 	mux.HandleFunc("POST /devnet/clock/advance", d.advanceClock)
 	mux.HandleFunc("GET /devnet/info", d.read(d.info))

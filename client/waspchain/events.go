@@ -49,22 +49,32 @@ var _ chain.Feed = (*Chain)(nil)
 func (c *Chain) Follow(ctx context.Context, ready func(), deliver func(chain.Block)) error {
 	conn, err := c.dialFeed(ctx)
 	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		return fmt.Errorf("event feed: %w", err)
 	}
 	defer conn.CloseNow()
 	conn.SetReadLimit(maxFeedMessage)
+	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go keepAlive(ctx, conn, cancel)
-	if err := c.subscribe(ctx, conn); err != nil {
+	ended := func(err error) error {
+		if parent.Err() != nil {
+			return parent.Err()
+		}
 		return fmt.Errorf("event feed: %w", err)
+	}
+	if err := c.subscribe(ctx, conn); err != nil {
+		return ended(err)
 	}
 	ready()
 	var pending *chain.Block
 	for {
 		m, err := readFeed(ctx, conn)
 		if err != nil {
-			return fmt.Errorf("event feed: %w", err)
+			return ended(err)
 		}
 		if m.chainID != "" && m.chainID != c.id.String() {
 			continue

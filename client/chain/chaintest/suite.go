@@ -4,6 +4,7 @@ package chaintest
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -47,6 +48,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"RejectedIsDefinite", testRejected},
 		{"ConcurrentPostsSameSigner", testConcurrentPosts},
 		{"ScheduledCloseAfterDeadline", testScheduledClose},
+		{"FeedFollowsBlocks", testFeed},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.run(t, newHarness(t)) })
@@ -211,4 +213,76 @@ func testScheduledClose(t *testing.T, h Harness) {
 	require.NoError(t, err)
 	require.Equal(t, chain.WarrantInfo{Epoch: 2}, info, "the scheduled close ran")
 	require.Greater(t, balance(t, h, payer.agent), before+3_000_000, "balance and most of the deposit refunded")
+}
+
+// testFeed follows the chain's event feed (harnesses that have one): each
+// block after the subscription is delivered in order, with the contract's
+// events, and the changes they make to a provider's warrant derive its
+// state as getWarrantInfo reads it.
+func testFeed(t *testing.T, h Harness) {
+	feed, ok := h.(chain.Feed)
+	if !ok {
+		t.Skip("the harness has no event feed")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ready, blocks, done := make(chan struct{}), make(chan chain.Block, 256), make(chan error, 1)
+	go func() {
+		done <- feed.Follow(ctx, func() { close(ready) }, func(b chain.Block) {
+			select {
+			case blocks <- b:
+			default:
+				t.Error("the test's buffer of blocks is full")
+			}
+		})
+	}()
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("Follow ended before it was subscribed: %v", err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("no subscription within 20 s")
+	}
+	payer, provider := newParty(t, h), newParty(t, h)
+	_, err := chain.AddWarrant(ctx, h, payer.key, chain.AddWarrantRequest{Provider: provider.agent, Amount: 2_000_000, RegisterKey: true, CloseTimeout: 600})
+	require.NoError(t, err)
+	_, err = chain.Revoke(ctx, h, payer.key, provider.agent, chain.DefaultRevokeDeposit)
+	require.NoError(t, err)
+	want, err := h.WarrantInfo(ctx, payer.agent, provider.agent)
+	require.NoError(t, err)
+
+	var state chain.WarrantInfo
+	var topicsSeen []string
+	var last *uint32
+	for len(topicsSeen) < 2 {
+		var b chain.Block
+		select {
+		case b = <-blocks:
+		case <-time.After(20 * time.Second):
+			t.Fatalf("no block within 20 s; seen %v", topicsSeen)
+		}
+		if last != nil {
+			require.Equal(t, *last+1, b.Index, "blocks are delivered in order, none skipped")
+		}
+		last = &b.Index
+		require.False(t, b.Time.IsZero(), "a block has a time")
+		changes, err := chain.ChangesOf(b, provider.agent)
+		require.NoError(t, err)
+		for _, c := range changes {
+			require.True(t, c.Payer.Equals(payer.agent))
+			var ok bool
+			state, ok = c.Apply(state)
+			require.True(t, ok, "%s derives the state from the one before", c.Topic)
+			topicsSeen = append(topicsSeen, c.Topic)
+		}
+	}
+	require.Equal(t, []string{contract.TopicWarrantAdded, contract.TopicWarrantRevoked}, topicsSeen)
+	require.Equal(t, want, state, "the events tell what getWarrantInfo reads")
+	cancel()
+	select {
+	case err := <-done:
+		require.True(t, errors.Is(err, context.Canceled), "Follow ends with ctx: %v", err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("Follow did not end with its context")
+	}
 }

@@ -1,0 +1,77 @@
+package chain_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/iotaledger/wasp/packages/isc"
+	"github.com/micropay/micropay/client/chain"
+	"github.com/micropay/micropay/contract"
+)
+
+type payloader interface{ Bytes() []byte }
+
+func event(topic string, e payloader) *isc.Event {
+	return &isc.Event{ContractID: contract.Contract.Hname(), Topic: topic, Payload: e.Bytes()}
+}
+
+func TestChangesOfDeriveWarrantState(t *testing.T) {
+	payer, me, other := isc.NewRandomAgentID(), isc.NewRandomAgentID(), isc.NewRandomAgentID()
+	b := chain.Block{Index: 9, Events: []*isc.Event{
+		event(contract.TopicWarrantAdded, &contract.WarrantAdded{Payer: payer, Provider: me, Epoch: 2, Added: 500, Balance: 500, CloseTimeout: 900, New: true}),
+		event(contract.TopicWarrantAdded, &contract.WarrantAdded{Payer: payer, Provider: other, Epoch: 1, Added: 1, Balance: 1, New: true}),
+		{ContractID: isc.Hn("accounts"), Topic: "coreaccounts.deposit", Payload: []byte{1}},
+		event(contract.TopicWarrantAdded, &contract.WarrantAdded{Payer: payer, Provider: me, Epoch: 2, Added: 100, Balance: 600}),
+		event(contract.TopicSettled, &contract.Settled{Payer: payer, Provider: me, Epoch: 2, LastOrdinal: 4, Paid: 40, PaidInEpoch: 40, Balance: 560, Settled: 1}),
+		event(contract.TopicWarrantRevoked, &contract.WarrantRevoked{Payer: payer, Provider: me, Epoch: 2, Deadline: 1_800_000_000, Balance: 560}),
+	}}
+	changes, err := chain.ChangesOf(b, me)
+	require.NoError(t, err)
+	require.Len(t, changes, 4, "other providers' warrants and other contracts are skipped")
+	state := chain.WarrantInfo{Epoch: 2}
+	for _, c := range changes {
+		require.Equal(t, uint32(9), c.Block)
+		require.True(t, c.Payer.Equals(payer))
+		var ok bool
+		state, ok = c.Apply(state)
+		require.True(t, ok, c.Topic)
+	}
+	require.True(t, changes[0].Opened())
+	require.False(t, changes[2].Opened())
+	require.Equal(t, chain.WarrantInfo{Exists: true, Epoch: 2, Balance: 560, LastOrdinal: 4, Paid: 40, Deadline: 1_800_000_000, CloseTimeout: 900}, state)
+
+	closed, err := chain.ChangesOf(chain.Block{Events: []*isc.Event{
+		event(contract.TopicWarrantClosed, &contract.WarrantClosed{Payer: payer, Provider: me, Epoch: 2, PaidInEpoch: 40, Refund: 520, How: contract.ClosedByScheduler}),
+	}}, me)
+	require.NoError(t, err)
+	state, ok := closed[0].Apply(state)
+	require.True(t, ok)
+	require.Equal(t, chain.WarrantInfo{Epoch: 3}, state, "a close ends the epoch")
+	again, ok := closed[0].Apply(chain.WarrantInfo{Exists: true, Epoch: 3, Balance: 7})
+	require.True(t, ok)
+	require.Equal(t, chain.WarrantInfo{Exists: true, Epoch: 3, Balance: 7}, again, "a close older than the state read is no news")
+}
+
+func TestChangesOfNeedARead(t *testing.T) {
+	payer, me := isc.NewRandomAgentID(), isc.NewRandomAgentID()
+	changes, err := chain.ChangesOf(chain.Block{Events: []*isc.Event{
+		event(contract.TopicSettled, &contract.Settled{Payer: payer, Provider: me, Epoch: 3, LastOrdinal: 1}),
+		event(contract.TopicCloseUnfunded, &contract.CloseUnfunded{Payer: payer, Provider: me, Epoch: 3, Deposit: 1, Needed: 2, FromBalance: 1}),
+	}}, me)
+	require.NoError(t, err)
+	_, ok := changes[0].Apply(chain.WarrantInfo{Exists: true, Epoch: 2})
+	require.False(t, ok, "a settlement of another epoch than the one known cannot be carried forward")
+	_, ok = changes[1].Apply(chain.WarrantInfo{Exists: true, Epoch: 3})
+	require.False(t, ok, "an unfunded close says not what balance is left")
+}
+
+func TestChangesOfRefuseWhatTheyCannotRead(t *testing.T) {
+	me := isc.NewRandomAgentID()
+	bad := &isc.Event{ContractID: contract.Contract.Hname(), Topic: contract.TopicSettled, Payload: []byte{0xff, 1}}
+	_, err := chain.ChangesOf(chain.Block{Index: 3, Events: []*isc.Event{bad}}, me)
+	require.ErrorContains(t, err, "block 3 event 0")
+	unknown := &isc.Event{ContractID: contract.Contract.Hname(), Topic: "micropay.somethingNew", Payload: []byte{}}
+	_, err = chain.ChangesOf(chain.Block{Events: []*isc.Event{nil, unknown}}, me)
+	require.ErrorIs(t, err, chain.ErrUnknownEvent, "a micropay event this client does not know may change any warrant")
+}
