@@ -61,5 +61,33 @@ kept in --data across restarts.`,
 	}
 	cmd.Flags().String("listen", "127.0.0.1:9090", "address of the web API")
 	cmd.Flags().String("data", "", "state directory (default HOME/devnet)")
+	cmd.AddCommand(a.devnetAdvanceCommand())
 	return cmd
+}
+
+func (a *app) devnetAdvanceCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:         "advance DURATION",
+		Annotations: embedded,
+		Short:       "Move the running devnet's logical clock forward (e.g. 1h, 90m): deadlines pass, scheduled closes run",
+		Long: `advance moves the logical clock of the devnet at --node forward by DURATION (Go syntax: 90s,
+10m, 1h30m), through POST /devnet/clock/advance. The chain's next block carries the new time, so
+a revoked warrant's deadline can pass in seconds: its scheduled close runs in that block and the
+rest of the warrant comes back to the payer (see ` + "`micropay warrant info`" + ` and ` + "`micropay key show`" + `).`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			d, err := time.ParseDuration(args[0])
+			if err != nil || d < time.Second {
+				return usageErrorf("DURATION %q: want a duration of at least 1s, such as 90s, 10m or 1h", args[0])
+			}
+			now, err := a.devnetClient().AdvanceClock(cmd.Context(), d)
+			if err != nil {
+				return withHint(fmt.Errorf("advance the devnet clock: %w", err), exitUnreachable,
+					"the clock moves only on `micropay devnet`: is it running at --node?")
+			}
+			a.emit(map[string]any{"advanced": d.String(), "now": now.UTC().Format(time.RFC3339)},
+				fmt.Sprintf("devnet clock advanced by %s; chain time now %s", d, now.Local().Format(time.RFC3339)))
+			return nil
+		},
+	}
 }

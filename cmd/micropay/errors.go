@@ -74,7 +74,9 @@ func classify(err error) (int, string) {
 		return exitRefused, err.Error()
 	case isRejection(err):
 		return exitRefused, err.Error()
-	case errors.Is(err, chain.ErrUnknownOutcome), errors.Is(err, context.DeadlineExceeded), isNetError(err):
+	case errors.Is(err, chain.ErrUnknownOutcome):
+		return exitUnreachable, err.Error() + "\n  the request may have landed: check with `micropay warrant info` before sending it again"
+	case errors.Is(err, context.DeadlineExceeded), isNetError(err):
 		return exitUnreachable, err.Error() + "\n  is the node running? (`micropay devnet` starts a local one; --node sets its URL)"
 	}
 	return exitFailure, err.Error()

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -9,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/micropay/micropay/client/consumer"
+	"github.com/micropay/micropay/client/waspchain"
 )
 
 // getFlags are the flags of `micropay get`.
@@ -29,7 +32,13 @@ HOME/known_providers, like SSH's known_hosts. Afterwards get refuses, signing no
 that origin naming another provider, and a 402 from another origin naming that provider (a site
 relaying the provider's 402 would get what you pay for). --repin accepts URL's origin for the
 provider its 402 names, once you have checked that the change is genuine. Your agent ID
-(MICROPAY-PAYER) is sent only to pinned origins.`,
+(MICROPAY-PAYER) is sent only to pinned origins.
+
+The price paid is pinned too: a later run that meets another price refuses it, signing nothing,
+unless --allow-price-change accepts (and pins) the new one. With the provider and the price
+pinned, get pays on its first request: one round trip per piece. A paid request that fails in
+transit is sent once more with the same payment, which the provider charges at most once; a
+piece the provider fails to serve after storing the payment is credited, not charged.`,
 		GroupID: "consumer",
 		Args:    exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -39,7 +48,7 @@ provider its 402 names, once you have checked that the change is genuine. Your a
 	cmd.Flags().StringVar(&f.maxPrice, "max-price", "10_000", "most you pay for one piece, in base tokens")
 	cmd.Flags().StringVar(&f.maxTotal, "max-total", "100_000", "most you pay in this run, in base tokens")
 	cmd.Flags().StringVarP(&f.output, "output", "o", "", "write the body to this file instead of stdout")
-	cmd.Flags().BoolVar(&f.allowPriceChange, "allow-price-change", false, "keep paying if the provider changes its price (within --max-price)")
+	cmd.Flags().BoolVar(&f.allowPriceChange, "allow-price-change", false, "pay a price other than the one pinned for the origin (within --max-price), and pin it")
 	cmd.Flags().BoolVar(&f.repin, "repin", false, "pin URL's origin to the provider its 402 names, replacing or adding to the pins in HOME/known_providers")
 	return cmd
 }
@@ -58,7 +67,14 @@ func (a *app) get(cmd *cobra.Command, rawURL string, f getFlags) error {
 	if err != nil {
 		return err
 	}
-	opts := consumer.TransportOptions{MaxPrice: price, MaxTotal: total, AllowPriceChange: f.allowPriceChange}
+	var credited bool
+	opts := consumer.TransportOptions{MaxPrice: price, MaxTotal: total, AllowPriceChange: f.allowPriceChange,
+		Observe: func(e consumer.Event) {
+			credited = credited || e.Kind == consumer.EventCredited
+			if !a.json {
+				fmt.Fprintln(os.Stderr, "micropay: "+e.String())
+			}
+		}}
 	if f.repin {
 		opts.RepinOrigin = consumer.Origin(u)
 	}
@@ -82,12 +98,16 @@ func (a *app) get(cmd *cobra.Command, rawURL string, f getFlags) error {
 	}
 	resp, err := (&http.Client{Transport: tr}).Do(req)
 	if err != nil {
-		return err
+		return getHint(err, rawURL)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-		return fmt.Errorf("%s answered %s: %s", rawURL, resp.Status, body)
+		err := fmt.Errorf("%s answered %s: %s", rawURL, resp.Status, body)
+		if credited {
+			return withHint(err, exitFailure, "the piece was credited, not charged: the provider takes it off your next payment")
+		}
+		return err
 	}
 	n, err := writeBody(resp.Body, f.output)
 	if err != nil {
@@ -102,6 +122,26 @@ func (a *app) get(cmd *cobra.Command, rawURL string, f getFlags) error {
 		fmt.Fprintf(os.Stderr, "paid %s for %s (%d bytes)\n", tokens(tr.Spent()), rawURL, n)
 	}
 	return nil
+}
+
+// getHint adds what to do to an error of get's request to rawURL.
+func getHint(err error, rawURL string) error {
+	var changed *consumer.TermsChangedError
+	switch {
+	case errors.Is(err, consumer.ErrOutcomeUnknown):
+		return withHint(err, exitUnreachable, "the provider may have accepted the payment: get sent it twice, the same payment, "+
+			"which it charges at most once, and counts it as spent. Check with the provider before paying again: a new get signs a new payment")
+	case errors.As(err, &changed):
+		return withHint(err, exitRefused, "nothing was paid; if you accept the new price, run get again with --allow-price-change (it pins the new price)")
+	case errors.Is(err, consumer.ErrCapExceeded), errors.Is(err, consumer.ErrNoWarrant), errors.Is(err, consumer.ErrRejected),
+		errors.Is(err, consumer.ErrPinMismatch), errors.Is(err, consumer.ErrStateMismatch), errors.Is(err, consumer.ErrNoOffer):
+		return err
+	case errors.Is(err, waspchain.ErrUnreachable):
+		return withHint(err, exitUnreachable, "the node did not answer: is it running? (`micropay devnet` starts a local one; --node sets its URL)")
+	case isNetError(err), errors.Is(err, context.DeadlineExceeded):
+		return withHint(err, exitUnreachable, fmt.Sprintf("the provider at %s did not answer: is it running, and is the URL right? Nothing was paid for this request", rawURL))
+	}
+	return err
 }
 
 // writeBody copies body to the file output, or to stdout when output is

@@ -77,7 +77,7 @@ func (a *app) rootCommand() *cobra.Command {
 				return err
 			}
 			if cmd.Annotations[annotationEmbedded] == "" {
-				a.initL1(cmd.Context())
+				return a.initL1(cmd)
 			}
 			return nil
 		},
@@ -86,8 +86,9 @@ func (a *app) rootCommand() *cobra.Command {
 	pf := root.PersistentFlags()
 	pf.String("config", "", "YAML config file (default ~/.micropay/config.yaml if it exists)")
 	pf.String("home", defaultHome(), "directory for the key file and local state")
-	pf.String("node", "http://127.0.0.1:9090", "web API of the Wasp node or devnet holding the micropay contract")
+	pf.String("node", "http://127.0.0.1:9090", "web API of the Wasp node or devnet holding the micropay contract; several nodes of the chain separated by commas")
 	pf.String("chain-id", "", "chain ID (bech32); default: the node's only chain")
+	networkFlags(pf)
 	pf.String("key", "", "key file (default HOME/key)")
 	pf.Bool("json", false, "print results as JSON for scripts")
 	pf.Duration("timeout", 0, "give up after this long (0: no limit)")
@@ -99,7 +100,51 @@ func (a *app) rootCommand() *cobra.Command {
 		a.providerCommand(),
 		a.devnetCommand(), a.faucetCommand(), a.simCommand(), a.demoCommand(), newLifecycleCmd(),
 	)
+	refuseUnknownSubcommands(root)
 	return root
+}
+
+// refuseUnknownSubcommands makes every command with subcommands refuse an
+// argument that names no subcommand with a usage error, exit code 2,
+// instead of printing its help and succeeding (a group) or complaining of
+// the argument count (devnet). Called with no argument, a group prints its
+// help.
+func refuseUnknownSubcommands(cmd *cobra.Command) {
+	for _, sub := range cmd.Commands() {
+		refuseUnknownSubcommands(sub)
+	}
+	if !cmd.HasSubCommands() || !cmd.HasParent() {
+		return
+	}
+	own := cmd.Args
+	cmd.Args = func(c *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return usageErrorf("unknown command %q for %q; its commands: %s", args[0], c.CommandPath(), strings.Join(subcommandNames(c), ", "))
+		}
+		if own != nil {
+			return own(c, args)
+		}
+		return nil
+	}
+	if cmd.Runnable() {
+		return
+	}
+	cmd.RunE = func(c *cobra.Command, _ []string) error { return c.Help() }
+	if cmd.Annotations == nil {
+		cmd.Annotations = map[string]string{}
+	}
+	cmd.Annotations[annotationEmbedded] = "yes" // its help needs no node
+}
+
+// subcommandNames lists cmd's visible subcommands.
+func subcommandNames(cmd *cobra.Command) []string {
+	var names []string
+	for _, sub := range cmd.Commands() {
+		if sub.IsAvailableCommand() {
+			names = append(names, sub.Name())
+		}
+	}
+	return names
 }
 
 // loadConfig binds flags, MICROPAY_* variables and the config file.

@@ -144,20 +144,33 @@ func (a *app) adminToken() (string, error) {
 	return tok, nil
 }
 
+// adminBase is the operator API's base URL: --admin (or its deprecated
+// alias --admin-url), with http:// added to a bare host:port.
+func (a *app) adminBase() string {
+	base := a.v.GetString("admin-url")
+	if base == "" {
+		base = a.v.GetString("admin")
+	}
+	if !strings.Contains(base, "://") {
+		base = "http://" + base
+	}
+	return strings.TrimRight(base, "/")
+}
+
 func (a *app) adminRequest(ctx context.Context, method, path string) (*http.Response, error) {
-	base := strings.TrimRight(a.v.GetString("admin-url"), "/")
+	base := a.adminBase()
 	tok, err := a.adminToken()
 	if err != nil {
 		return nil, err
 	}
 	req, err := http.NewRequestWithContext(ctx, method, base+path, nil)
 	if err != nil {
-		return nil, usageErrorf("--admin-url %q: %v", base, err)
+		return nil, usageErrorf("--admin %q: %v", base, err)
 	}
 	req.Header.Set("Authorization", "Bearer "+tok)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return nil, withHint(fmt.Errorf("provider operator API: %w", err), exitUnreachable, "is `micropay provider serve` running? --admin-url sets where")
+		return nil, withHint(fmt.Errorf("provider operator API: %w", err), exitUnreachable, "is `micropay provider serve` running? --admin sets where")
 	}
 	if resp.StatusCode >= 400 && resp.StatusCode != http.StatusBadGateway {
 		defer resp.Body.Close()
@@ -167,7 +180,7 @@ func (a *app) adminRequest(ctx context.Context, method, path string) (*http.Resp
 		case http.StatusUnauthorized:
 			return nil, withHint(err, exitUsage, "use the provider's own --home, or --admin-token with the token in its "+operatorTokenFile+" file")
 		case http.StatusMisdirectedRequest:
-			return nil, withHint(err, exitUsage, "name the provider in --admin-url as serve allows (--admin-host)")
+			return nil, withHint(err, exitUsage, "name the provider in --admin as serve allows (--admin-host)")
 		}
 		return nil, &usageError{err.Error()}
 	}

@@ -25,7 +25,9 @@ import (
 
 func (a *app) providerCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "provider", Short: "Run a provider and operate it", GroupID: "provider"}
-	cmd.PersistentFlags().String("admin-url", "http://127.0.0.1:8403", "operator API of the running provider (for settle, status, export)")
+	cmd.PersistentFlags().String("admin", "127.0.0.1:8403", "operator API and /metrics: the address serve listens on, and where settle, status and export call it (host:port or an http(s):// URL)")
+	cmd.PersistentFlags().String("admin-url", "", "old name of --admin for the operator commands")
+	_ = cmd.PersistentFlags().MarkDeprecated("admin-url", "use --admin")
 	cmd.PersistentFlags().String("admin-token", "", "operator API token (default: read from HOME/"+operatorTokenFile+", which serve creates)")
 	cmd.AddCommand(a.providerServeCommand())
 
@@ -52,7 +54,6 @@ and at once when a warrant is revoked, before its deadline minus --margin.`,
 	}
 	f := cmd.Flags()
 	f.String("listen", "127.0.0.1:8402", "address of the paywalled service and POST /pay")
-	f.String("admin", "127.0.0.1:8403", "address of the operator API and /metrics")
 	f.StringSlice("admin-host", nil, "also answer the operator API under this host name (e.g. a reverse proxy's); loopback names are always allowed")
 	f.String("price", "1_000", "price of one piece (one request), in base tokens")
 	f.String("upstream", "", "URL to reverse-proxy paid requests to (default: built-in demo pieces)")

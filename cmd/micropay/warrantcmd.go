@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/micropay/micropay/client/chain"
 	"github.com/micropay/micropay/client/consumer"
+	"github.com/micropay/micropay/contract"
 )
 
 func (a *app) warrantCommand() *cobra.Command {
@@ -43,14 +45,40 @@ func (a *app) warrantAddCommand() *cobra.Command {
 				if err := a.pinOrigin(pinned, provider); err != nil {
 					return "", nil, err
 				}
+				info, err := c.Info(cmd.Context(), provider)
+				if err != nil {
+					return "", nil, err
+				}
+				if !info.Exists {
+					a.warnShortCloseTimeout(closeTimeout)
+				}
 				rec, err := c.AddWarrant(cmd.Context(), provider, amount, closeTimeout)
-				return fmt.Sprintf("locked %s for %s", tokens(amount), provider), viewReceipt(rec), err
+				if info.Exists {
+					return fmt.Sprintf("topped up the warrant for %s by %s (balance now %s)", provider, tokens(amount), tokens(info.Balance+amount)),
+						map[string]any{"receipt": viewReceipt(rec), "toppedUp": true}, err
+				}
+				return fmt.Sprintf("locked %s for %s", tokens(amount), provider), map[string]any{"receipt": viewReceipt(rec), "toppedUp": false}, err
 			})
 		},
 	}
 	add.Flags().DurationVar(&closeTimeout, "close-timeout", 0, "time from revoke to deadline (default: the contract's, 1h); fixed for the warrant's life")
 	add.Flags().StringVar(&origin, "origin", "", "pin this URL's origin to PROVIDER now (HOME/known_providers), so no other site is pinned for it first")
 	return add
+}
+
+// commonMargin is the settlement safety margin providers commonly keep
+// before a revoked warrant's deadline (provider serve's --margin default):
+// once revoked, a warrant with a shorter close timeout is refused by them.
+const commonMargin = 10 * time.Minute
+
+// warnShortCloseTimeout warns, before funds are locked, of a close timeout
+// shorter than common provider margins.
+func (a *app) warnShortCloseTimeout(d time.Duration) {
+	if d == 0 || d >= commonMargin {
+		return
+	}
+	fmt.Fprintf(os.Stderr, "micropay: warning: a close timeout of %s is shorter than the %s settlement margin providers commonly keep: "+
+		"once you revoke, they refuse your payments at once, and some may refuse the warrant; it is fixed for the warrant's life\n", d, commonMargin)
 }
 
 // pinOrigin pins the origin of u to provider, unless u is nil. It runs
@@ -91,14 +119,24 @@ func (a *app) warrantRevokeCommand() *cobra.Command {
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.withConsumer(cmd, args[0], func(c consumerOps, provider isc.AgentID) (string, any, error) {
+				// What the scheduled close costs, asked before the revoke
+				// (the allowance it sends is the same figure).
+				deposit, derr := chain.AskRevokeDeposit(cmd.Context(), a.chain, c.Agent(), provider)
 				rec, err := c.Revoke(cmd.Context(), provider)
 				if err != nil {
 					return "", nil, err
 				}
 				info, err := c.Info(cmd.Context(), provider)
-				msg := fmt.Sprintf("revoked; deadline %s: the provider settles before it, then the contract refunds the rest",
-					time.Unix(int64(info.Deadline), 0).UTC().Format(time.RFC3339))
-				return msg, map[string]any{"receipt": viewReceipt(rec), "deadline": info.Deadline}, err
+				deadline := time.Unix(int64(info.Deadline), 0)
+				msg := fmt.Sprintf("revoked; deadline %s (%s from now by the chain's clock): the provider settles before it, then the contract closes the warrant and refunds the rest",
+					deadline.Local().Format("2006-01-02 15:04:05 MST"), time.Duration(info.CloseTimeout)*time.Second)
+				out := map[string]any{"receipt": viewReceipt(rec), "deadline": info.Deadline}
+				if derr == nil {
+					msg += fmt.Sprintf("\nthe scheduled close's deposit of %s comes back with the refund, less its fee of %s (%d gas under the chain's fee policy)",
+						tokens(deposit.Need), tokens(deposit.CloseFee), contract.ScheduledCloseGas)
+					out["closeDeposit"], out["closeFee"] = deposit.Need, deposit.CloseFee
+				}
+				return msg, out, err
 			})
 		},
 	}
@@ -188,6 +226,7 @@ func (a *app) warrantInfoCommand() *cobra.Command {
 
 // consumerOps is what the warrant subcommands use of a consumer.
 type consumerOps interface {
+	Agent() isc.AgentID
 	AddWarrant(ctx context.Context, provider isc.AgentID, amount uint64, closeTimeout time.Duration) (*chain.Receipt, error)
 	TopUp(ctx context.Context, provider isc.AgentID, amount uint64) (*chain.Receipt, error)
 	Revoke(ctx context.Context, provider isc.AgentID) (*chain.Receipt, error)
