@@ -17,6 +17,7 @@
 //	                                             reads for an account's first request)
 //	GET  /v1/chains/{chainID}/core/blocklog/blocks/latest                 Now
 //	GET  /v1/chains/{chainID}/core/accounts/account/{agentID}/balance     L2Balance
+//	GET  /v1/ws (websocket)                      Follow: the event feed (events.go)
 //
 // With Config.L1URL set, the L1 parameters come from the L1 node's public
 // GET /api/core/v2/info instead. Every other route is public on a Wasp node
@@ -57,10 +58,12 @@
 //
 // # Chain time
 //
-// Now is the timestamp of the chain's latest block. The next request runs at
-// the consensus time of the next block, which on a real node is close to the
-// wall clock: on an idle chain Now lags behind the time a request would see,
-// by as long as the chain has been idle. Deadlines judged against Now are
-// therefore judged late (conservatively for a provider waiting for a
-// deadline to pass, optimistically for anyone racing one).
+// Now is the time the next block will carry, which deadlines are judged by:
+// the later of the latest block's timestamp and the local clock
+// (chain.NextBlockTime). The next request runs at the consensus time of the
+// next block, close to the wall clock on a real node, while the latest
+// block's timestamp stands still on an idle chain: judged by it alone, a
+// revoked warrant would look further from its deadline than it is. A
+// devnet's clock is logical instead (it moves only when told to): connect
+// to a devnet with devnet.Connect, whose Now is the devnet's clock.
 package waspchain

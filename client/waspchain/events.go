@@ -93,10 +93,11 @@ func (c *Chain) Follow(ctx context.Context, ready func(), deliver func(chain.Blo
 	}
 }
 
-// dialFeed opens the websocket at the node's /v1/ws with the Chain's HTTP
-// client and Authorization header.
+// dialFeed opens the websocket at /v1/ws of the node calls go to first
+// (after a failover, the next subscription follows it), with the Chain's
+// HTTP client and Authorization header.
 func (c *Chain) dialFeed(ctx context.Context) (*websocket.Conn, error) {
-	conf := c.api.GetConfig()
+	conf := c.nodes[c.cur.Load()].api.GetConfig() // the node calls go to now
 	u, err := feedURL(conf.Servers[0].URL)
 	if err != nil {
 		return nil, err

@@ -99,6 +99,9 @@ func New(ctx context.Context, cfg Config) (*Chain, error) {
 		}
 		return c.readChainID(ctx, n, cfg.ChainID)
 	})
+	if errors.Is(err, ErrUnreachable) {
+		return nil, err // says "waspchain:" already
+	}
 	if err != nil {
 		return nil, fmt.Errorf("waspchain: %w", err)
 	}
@@ -196,9 +199,10 @@ func (c *Chain) CallView(ctx context.Context, view string, args dict.Dict) (dict
 	return ret, nil
 }
 
-// Now returns the timestamp of the chain's latest block: on an idle chain
-// it lags behind the time the next request would run at (see the package
-// documentation).
+// Now returns the time the next block will carry (chain.Chain.Now): the
+// later of the latest block's timestamp and the local clock, since an idle
+// chain's latest block stands still while a node's next block carries its
+// consensus time, close to the wall clock (see the package documentation).
 func (c *Chain) Now(ctx context.Context) (time.Time, error) {
 	if err := ctx.Err(); err != nil {
 		return time.Time{}, err
@@ -216,7 +220,7 @@ func (c *Chain) Now(ctx context.Context) (time.Time, error) {
 	if info == nil || info.Timestamp.IsZero() {
 		return time.Time{}, errors.New("latest block: the node sent no timestamp")
 	}
-	return info.Timestamp, nil
+	return chain.NextBlockTime(info.Timestamp, time.Now()), nil
 }
 
 // L2Balance returns the base tokens of an L2 account.
