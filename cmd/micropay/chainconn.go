@@ -6,7 +6,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/iotaledger/wasp/packages/cryptolib"
 	"github.com/iotaledger/wasp/packages/isc"
@@ -17,42 +21,118 @@ import (
 	"github.com/micropay/micropay/client/waspchain"
 )
 
+// networkFlags are the flags that say how to reach the chain beside --node
+// and --chain-id; each has its MICROPAY_* variable and config-file key.
+func networkFlags(pf *pflag.FlagSet) {
+	pf.String("token", "", "JWT for the node's admin routes (MICROPAY_TOKEN); only needed without --chain-id and --l1")
+	pf.String("l1", "", "core API of an L1 node (e.g. Hornet's http://host:14265): the L1 parameters, without a token")
+}
+
+// nodeURLs returns the nodes of --node: several separated by commas (flag
+// or MICROPAY_NODE), or a YAML list in the config file.
+func (a *app) nodeURLs() []string {
+	var urls []string
+	switch v := a.v.Get("node").(type) {
+	case []any:
+		for _, u := range v {
+			urls = append(urls, strings.Split(fmt.Sprint(u), ",")...)
+		}
+	default:
+		urls = strings.Split(a.v.GetString("node"), ",")
+	}
+	out := urls[:0]
+	for _, u := range urls {
+		if u = strings.TrimSpace(u); u != "" {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// chainConfig is the waspchain configuration of the flags.
+func (a *app) chainConfig() (waspchain.Config, error) {
+	urls := a.nodeURLs()
+	if len(urls) == 0 {
+		return waspchain.Config{}, usageErrorf("--node is empty: give the web API URL of a Wasp node (several separated by commas)")
+	}
+	return waspchain.Config{
+		URL:     urls[0],
+		Nodes:   urls[1:],
+		ChainID: a.v.GetString("chain-id"),
+		Token:   a.v.GetString("token"),
+		L1URL:   a.v.GetString("l1"),
+	}, nil
+}
+
 // connect opens the chain seam to --node, once per run.
 func (a *app) connect(ctx context.Context) (chain.Chain, error) {
 	if a.chain != nil || a.chainErr != nil {
 		return a.chain, a.chainErr
 	}
-	node := a.v.GetString("node")
-	c, err := waspchain.New(ctx, waspchain.Config{URL: node, ChainID: a.v.GetString("chain-id")})
+	cfg, err := a.chainConfig()
 	if err != nil {
-		a.chainErr = withHint(fmt.Errorf("connect to %s: %w", node, err), exitUnreachable,
-			"start a local chain with `micropay devnet`, or point --node (MICROPAY_NODE) at a Wasp node's web API")
-		return nil, a.chainErr
+		a.chainErr = err
+		return nil, err
 	}
-	a.chain = c
-	return c, nil
+	nodes := strings.Join(append([]string{cfg.URL}, cfg.Nodes...), ", ")
+	c, err := waspchain.New(ctx, cfg)
+	switch {
+	case err == nil:
+		a.chain = c
+		return c, nil
+	case errors.Is(err, waspchain.ErrUnauthorized):
+		a.chainErr = withHint(fmt.Errorf("connect to %s: %w", nodes, err), exitUsage,
+			"the node wants a JWT for that route: set --token (MICROPAY_TOKEN, or token: in the config file), "+
+				"or give --chain-id and --l1, which need none (docs/operations.md)")
+	default:
+		a.chainErr = withHint(fmt.Errorf("connect to %s: %w", nodes, err), exitUnreachable,
+			"start a local chain with `micropay devnet`, or point --node (MICROPAY_NODE) at a Wasp node's web API")
+	}
+	return nil, a.chainErr
 }
 
 // initL1 gives wasp the L1 parameters (the bech32 prefix of addresses and
-// agent IDs) of --node; when the node cannot be reached, the devnet's, so
-// that commands that need no node (key new) still print addresses.
-func (a *app) initL1(ctx context.Context) {
-	short, cancel := context.WithTimeout(ctx, 3*time.Second)
+// agent IDs) of --node before a command parses any address. When the node
+// cannot be reached, the command fails with that, unless it needs no node
+// (see nodeless): those get the devnet's parameters.
+func (a *app) initL1(cmd *cobra.Command) error {
+	short, cancel := context.WithTimeout(cmd.Context(), 3*time.Second)
 	defer cancel()
-	if _, err := a.connect(short); err != nil {
-		a.chainErr = nil // let a later connect retry and report
-		defer func() {
-			if recover() != nil {
-				parameters.InitL1(parameters.L1ForTesting)
-			}
-		}()
-		parameters.L1()
+	_, err := a.connect(short)
+	if err == nil {
+		return nil
 	}
+	if !nodeless(cmd) {
+		return err
+	}
+	a.chainErr = nil // let a later connect retry and report
+	defer func() {
+		if recover() != nil {
+			parameters.InitL1(parameters.L1ForTesting)
+		}
+	}()
+	parameters.L1()
+	return nil
 }
 
-// devnetClient talks to the devnet-only routes of --node.
+// nodeless reports whether cmd works without a node: key new and show,
+// and the operator commands, which talk to a provider's admin API.
+func nodeless(cmd *cobra.Command) bool {
+	switch cmd.CommandPath() {
+	case "micropay key new", "micropay key show",
+		"micropay provider status", "micropay provider settle", "micropay provider export":
+		return true
+	}
+	return false
+}
+
+// devnetClient talks to the devnet-only routes of the first --node.
 func (a *app) devnetClient() devnet.Client {
-	return devnet.Client{URL: a.v.GetString("node")}
+	var u string
+	if urls := a.nodeURLs(); len(urls) > 0 {
+		u = urls[0]
+	}
+	return devnet.Client{URL: u}
 }
 
 // loadKey reads the key file, with advice when there is none.

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/iotaledger/iota.go/v3/nodeclient"
+	"github.com/iotaledger/wasp/packages/parameters"
+)
+
+// TestCLIDeadNodeIsUnreachable: with nothing listening at --node, a command
+// that needs the node says the node is unreachable, with its URL, and exits
+// 3: not a usage error about an address it could not read for want of the
+// node's L1 parameters.
+func TestCLIDeadNodeIsUnreachable(t *testing.T) {
+	dir := t.TempDir()
+	dead := "http://" + freeAddr(t)
+	ok(t, mp(t, dir, dead, "key", "new"))
+	r := mp(t, dir, dead, "warrant", "add", "atoi1qqn885wfcll4d4ayamawzugg0eatjgvhp74xu87n3t89dy6tyew0spgjut7", "1000")
+	require.Equal(t, exitUnreachable, r.code, r.stderr)
+	require.Contains(t, r.stderr, "node unreachable")
+	require.Contains(t, r.stderr, dead)
+	require.NotContains(t, r.stderr, "is not an agent ID")
+}
+
+// guardedNode is a reverse proxy in front of a devnet that answers its
+// admin routes (GET /v1/node/info, GET /v1/chains) 401 without the bearer
+// token, as a Wasp node with JWT authentication does.
+func guardedNode(t *testing.T, devnetURL, token string) string {
+	t.Helper()
+	target, err := url.Parse(devnetURL)
+	require.NoError(t, err)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		admin := r.Method == http.MethodGet && (r.URL.Path == "/v1/node/info" || r.URL.Path == "/v1/chains")
+		if admin && r.Header.Get("Authorization") != "Bearer "+token {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = io.WriteString(w, `{"message":"missing or malformed jwt"}`)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// l1Node serves an L1 node's public info route with the devnet's L1
+// parameters (wasp's test parameters).
+func l1Node(t *testing.T) string {
+	t.Helper()
+	info := nodeclient.InfoResponse{Name: "HORNET", Version: "2.0.2"}
+	info.Protocol = *parameters.L1ForTesting.Protocol
+	info.BaseToken = (*nodeclient.InfoResBaseToken)(parameters.L1ForTesting.BaseToken)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != nodeclient.RouteInfo {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(&info)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// TestCLITokenAndSeveralNodes: against a node with JWT authentication the
+// CLI says a token is wanted (exit 2) and works with --token
+// (MICROPAY_TOKEN), or with no token given --chain-id and --l1; a dead node
+// first in --node is passed over.
+func TestCLITokenAndSeveralNodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the devnet as a process")
+	}
+	dir := t.TempDir()
+	devAddr := freeAddr(t)
+	startDaemon(t, filepath.Join(dir, "dev"), "http://"+devAddr, "devnet", "--listen", devAddr)
+	guarded := guardedNode(t, "http://"+devAddr, "s3cret")
+	nodes := "http://" + freeAddr(t) + "," + guarded // the first is dead
+	home := filepath.Join(dir, "cons")
+	ok(t, mp(t, home, nodes, "--token", "s3cret", "key", "new"))
+
+	r := mp(t, home, nodes, "key", "register")
+	require.Equal(t, exitUsage, r.code, r.stderr)
+	require.Contains(t, r.stderr, "401 Unauthorized")
+	require.Contains(t, r.stderr, "--token")
+
+	r = ok(t, mp(t, home, nodes, "--token", "s3cret", "--json", "key", "show"))
+	var shown struct {
+		AgentID string `json:"agentId"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &shown))
+
+	var info struct {
+		ChainID string `json:"chainId"`
+	}
+	resp, err := http.Get("http://" + devAddr + "/devnet/info")
+	require.NoError(t, err)
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&info))
+	resp.Body.Close()
+	r = ok(t, mp(t, home, nodes, "--chain-id", info.ChainID, "--l1", l1Node(t), "--json", "key", "show"))
+	require.True(t, strings.Contains(r.stdout, shown.AgentID), "no token: the same account, read over public routes: %s", r.stdout)
+}
