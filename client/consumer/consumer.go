@@ -22,9 +22,10 @@ type Consumer struct {
 	Payer *Payer
 	// RevokeDeposit is the allowance sent with a revoke to pay for the
 	// contract's scheduled close (docs/protocol.md, "The revoke deposit");
-	// 0 asks the contract what the close needs now (chain.Revoke), which
-	// the chain must support (a chain.ViewCaller). All but the close's fee
-	// comes back when the close runs.
+	// 0 asks the contract what the close needs now (chain.Revoke) when the
+	// chain can call views (chain.ViewCaller), else sends
+	// chain.DefaultRevokeDeposit. All but the close's fee comes back when
+	// the close runs.
 	RevokeDeposit uint64
 }
 
@@ -101,7 +102,11 @@ func (c *Consumer) TopUp(ctx context.Context, provider isc.AgentID, amount uint6
 // chain time reaches now + close timeout, then the contract closes the
 // warrant and refunds the rest.
 func (c *Consumer) Revoke(ctx context.Context, provider isc.AgentID) (*chain.Receipt, error) {
-	rec, err := chain.Revoke(ctx, c.Chain, c.Key, provider, c.RevokeDeposit)
+	deposit := c.RevokeDeposit
+	if _, asks := c.Chain.(chain.ViewCaller); deposit == 0 && !asks {
+		deposit = chain.DefaultRevokeDeposit
+	}
+	rec, err := chain.Revoke(ctx, c.Chain, c.Key, provider, deposit)
 	if err != nil {
 		return rec, fmt.Errorf("revoke warrant for %s: %w", provider, err)
 	}

@@ -25,7 +25,7 @@ func requireConsumerHardening(t *testing.T, home, node, svc, provider string) {
 	require.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
 	pins, err := os.ReadFile(path)
 	require.NoError(t, err)
-	require.Contains(t, string(pins), "\n"+origin+" "+provider+"\n")
+	require.Contains(t, string(pins), "\n"+origin+" "+provider+" 700\n", "pinned to the provider and the price paid")
 
 	target, err := url.Parse(origin)
 	require.NoError(t, err)
