@@ -3,15 +3,21 @@
 // chain. It is wasp's own node (components/app) with one change: its
 // Processors component registers micropay beside wasp's inccounter.
 //
-// Run it exactly like `wasp` (same flags and config.json); then deploy with
-// wasp-cli: `wasp-cli chain deploy-contract native micropay micropay
-// <program hash>`, the hash printed by `wasp-micropay --micropay-hash` or by
-// `micropay info`. See docs/operations.md.
+// Build it as wasp builds its node, with RocksDB, wasp's default database
+// (`make node` does: go build -tags rocksdb ./cmd/wasp-micropay), and run it
+// exactly like `wasp` (same flags and config.json). It reports wasp's
+// version (e.g. v1.5.1), which wasp-cli checks against its own; micropay's
+// version and the contract's program hash are printed by
+// `wasp-micropay --micropay-version`. Deploy with wasp-cli:
+// `wasp-cli chain deploy-contract native micropay micropay <program hash>`,
+// the hash printed by `wasp-micropay --micropay-hash`. See
+// docs/operations.md.
 package main
 
 import (
 	"fmt"
 	"os"
+	"runtime/debug"
 
 	"go.uber.org/dig"
 
@@ -40,20 +46,63 @@ import (
 	"github.com/micropay/micropay/contract"
 )
 
-// Version is the node's version string; set with -ldflags "-X main.Version=...".
-var Version = "1.5.1-micropay"
+// Version is the node's version as its web API reports it; empty means
+// wasp's version from the build (see waspVersion). Set with -ldflags
+// "-X main.Version=..." only to a version wasp-cli accepts.
+var Version = ""
+
+// waspModule is the module whose version the node reports.
+const waspModule = "github.com/iotaledger/wasp"
 
 func main() {
-	if len(os.Args) == 2 && os.Args[1] == "--micropay-hash" {
-		fmt.Println(contract.Contract.ProgramHash.String())
-		return
+	if len(os.Args) == 2 {
+		switch os.Args[1] {
+		case "--micropay-hash":
+			fmt.Println(contract.Contract.ProgramHash.String())
+			return
+		case "--micropay-version":
+			fmt.Println(versionLine())
+			return
+		}
 	}
 	newApp().Run()
 }
 
+// waspVersion is the version the node reports: Version if set, else the
+// version of the wasp module it was built with, which is what wasp-cli of
+// the same release expects.
+func waspVersion() string {
+	if Version != "" {
+		return Version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, d := range bi.Deps {
+			if d.Path == waspModule {
+				return d.Version
+			}
+		}
+	}
+	return ""
+}
+
+// versionLine says what the node is: micropay's build, the wasp it embeds
+// and the contract's program hash.
+func versionLine() string {
+	micropay := "(devel)"
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		micropay = bi.Main.Version
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				micropay += " " + s.Value
+			}
+		}
+	}
+	return fmt.Sprintf("micropay %s, wasp %s, micropay program hash %s", micropay, waspVersion(), contract.Contract.ProgramHash)
+}
+
 // newApp is wasp's components/app.App with micropay registered.
 func newApp() *app.App {
-	return app.New(waspapp.Name, Version,
+	return app.New(waspapp.Name, waspVersion(),
 		app.WithInitComponent(waspapp.InitComponent),
 		app.WithComponents(
 			shutdown.Component,

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os/exec"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -21,4 +22,39 @@ func TestNodeRegistersMicropay(t *testing.T) {
 		_, ok = proc.GetEntryPoint(contract.FuncSettle.Hname())
 		require.True(t, ok, "settle is an entry point")
 	}))
+}
+
+// TestNodeReportsWaspsVersion: the node reports the version of the wasp
+// module it is built with (what wasp-cli of that release accepts, e.g.
+// "v1.5.1"), as wasp-cli's version check wants it, not a micropay suffix
+// it refuses; micropay's own
+// version is in --micropay-version.
+func TestNodeReportsWaspsVersion(t *testing.T) {
+	v := waspVersion()
+	require.Regexp(t, `^v\d+\.\d+\.\d+$`, v, "a wasp release version")
+	require.NotContains(t, v, "micropay")
+	// GET /v1/node/version answers the app's version; wasp-cli v1.5.1
+	// accepts a node when its own version == "v" + that.
+	require.Equal(t, v, "v"+newApp().Info().Version, "wasp-cli's check")
+	line := versionLine()
+	require.Contains(t, line, "wasp "+v)
+	require.Contains(t, line, contract.Contract.ProgramHash.String())
+}
+
+// TestMakeNodeBuildsWithRocksDB: `make node` (and `make build`, which
+// includes it) builds the node with -tags rocksdb, and `make test` runs the
+// node's tests with that tag too (TestNodeDatabaseIsRocksDB).
+func TestMakeNodeBuildsWithRocksDB(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("no make on PATH")
+	}
+	for target, want := range map[string]string{
+		"node":  "build -tags rocksdb -o bin/wasp-micropay ./cmd/wasp-micropay",
+		"build": "build -tags rocksdb -o bin/wasp-micropay ./cmd/wasp-micropay",
+		"test":  "test -count=1 -tags rocksdb ./cmd/wasp-micropay/",
+	} {
+		out, err := exec.Command("make", "-n", "-C", "../..", target).CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		require.Contains(t, string(out), want, "make %s", target)
+	}
 }
