@@ -116,3 +116,35 @@ func TestLargestItemizedBatch(t *testing.T) {
 	t.Logf("1000 payments: %d gas, %d bytes; largest batch ~%d payments: %d gas of %d, %d bytes of request",
 		gas1000, size1000, lo, gasMax, maxGas, sizeMax)
 }
+
+// BenchmarkSettleMany measures settleMany: the newest payment of each of n
+// warrants of one provider in one request. gas/warrant is the figure to set
+// against a single settle's gas (BenchmarkSettle/itemized-1).
+func BenchmarkSettleMany(b *testing.B) {
+	for _, n := range []int{1, 10, 100, 1000} {
+		b.Run(fmt.Sprintf("warrants-%d", n), func(b *testing.B) {
+			e := newEnv(b)
+			provider := e.newUser()
+			payers := e.warrants(provider, n, 1_000_000)
+			var gasSum, feeSum uint64
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				items := make([]contract.Settlement, n)
+				for j, p := range payers {
+					items[j] = contract.Settlement{Payer: p.agent, Payment: e.pay(p, provider, 1, uint64(i+1), uint64(i+1))}
+				}
+				b.StartTimer()
+				fee, err := e.settleMany(provider, items...)
+				if err != nil {
+					b.Fatal(err)
+				}
+				gasSum += e.ch.LastReceipt().GasBurned
+				feeSum += fee
+			}
+			b.ReportMetric(float64(gasSum)/float64(b.N), "gas/op")
+			b.ReportMetric(float64(gasSum)/float64(b.N)/float64(n), "gas/warrant")
+			b.ReportMetric(float64(feeSum)/float64(b.N), "fee/op")
+		})
+	}
+}

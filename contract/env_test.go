@@ -6,8 +6,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"encoding/binary"
-
 	"github.com/iotaledger/wasp/packages/chain"
 	"github.com/iotaledger/wasp/packages/cryptolib"
 	"github.com/iotaledger/wasp/packages/isc"
@@ -211,7 +209,9 @@ func (e *env) requireSolvent() {
 	require.NoError(e.t, err)
 	var sum, count uint64
 	subrealm.NewReadOnly(st, kv.Key(contract.Contract.Hname().Bytes())).IterateSorted("w", func(_ kv.Key, v []byte) bool {
-		sum += binary.LittleEndian.Uint64(v)
+		balance, _, _, err := contract.DecodeLedger(v)
+		require.NoError(e.t, err)
+		sum += balance
 		count++
 		return true
 	})

@@ -1,6 +1,8 @@
 package contract
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 
 	"github.com/iotaledger/wasp/packages/isc"
@@ -14,7 +16,13 @@ const (
 	TopicSettled        = "micropay.settled"
 	TopicWarrantClosed  = "micropay.warrantClosed"
 	TopicCloseUnfunded  = "micropay.closeUnfunded"
+	TopicSettleRefused  = "micropay.settleRefused"
+	TopicSettledMany    = "micropay.settledMany"
 )
+
+// MaxSettledItems bounds the items a SettledMany payload may claim when it is
+// decoded: what one settleMany request can settle.
+const MaxSettledItems = MaxSettlementsPerRequest
 
 // WarrantAdded is emitted by addWarrant. Payload: payer | provider (rwutil
 // bytes: u32 length + AgentID.Bytes()) | epoch u32 | added u64 | balance u64 |
@@ -82,6 +90,57 @@ type CloseUnfunded struct {
 	FromBalance     uint64 // taken from the warrant for what the deposit did not cover
 }
 
+// SettledMany is emitted once by a settleMany request, with one item per
+// warrant it settled: the warrant's own outcome, as a settled event would
+// give it for a batch of one payment. One event for the request, not one per
+// warrant, because every byte of an event is stored on chain (55 gas a
+// byte): this is most of what makes settleMany cheap per warrant. Payload:
+// provider (rwutil bytes) | item count (size32) | per item: payer (rwutil
+// bytes) | epoch (varint) | skipped bool | last ordinal, paid, shortfall,
+// paid in epoch, balance (each a rwutil varint amount).
+type SettledMany struct {
+	Provider isc.AgentID
+	Items    []SettledItem
+}
+
+// SettledItem is one warrant's outcome in SettledMany.
+type SettledItem struct {
+	Payer       isc.AgentID
+	Epoch       uint32
+	Skipped     bool // the payment's ordinal was already settled: paid nothing
+	LastOrdinal uint64
+	Paid        uint64
+	Shortfall   uint64
+	PaidInEpoch uint64
+	Balance     uint64
+}
+
+// SettleRefused is emitted by settleMany for each warrant whose settlement
+// it refused (the others in the request settle). Payload: payer | provider |
+// item u32 (1-based position in ParamSettlements) | reason (rwutil string:
+// the text of the registered error settle would have failed with).
+type SettleRefused struct {
+	Payer, Provider isc.AgentID
+	Item            uint32
+	Reason          string
+}
+
+// AgentIDFromBytes decodes an agent ID as wasp's isc.AgentIDFromBytes does,
+// but strictly: the nil agent ID, trailing bytes and any encoding other than
+// the one AgentID.Bytes() gives are errors.
+func AgentIDFromBytes(b []byte) (isc.AgentID, error) {
+	a, err := isc.AgentIDFromBytes(b)
+	switch {
+	case err != nil:
+		return nil, err
+	case a == nil:
+		return nil, errors.New("nil agent ID")
+	case !bytes.Equal(a.Bytes(), b):
+		return nil, errors.New("not the canonical encoding of an agent ID")
+	}
+	return a, nil
+}
+
 func writePair(ww *rwutil.Writer, payer, provider isc.AgentID) {
 	ww.WriteBytes(payer.Bytes())
 	ww.WriteBytes(provider.Bytes())
@@ -93,11 +152,11 @@ func readPair(rr *rwutil.Reader) (payer, provider isc.AgentID) {
 		return nil, nil
 	}
 	var err error
-	if payer, err = isc.AgentIDFromBytes(pb); err != nil {
+	if payer, err = AgentIDFromBytes(pb); err != nil {
 		rr.Err = fmt.Errorf("payer: %w", err)
 		return nil, nil
 	}
-	if provider, err = isc.AgentIDFromBytes(sb); err != nil {
+	if provider, err = AgentIDFromBytes(sb); err != nil {
 		rr.Err = fmt.Errorf("provider: %w", err)
 		return nil, nil
 	}
@@ -142,6 +201,27 @@ func (e *CloseUnfunded) Bytes() []byte {
 	ww := rwutil.NewBytesWriter()
 	writePair(ww, e.Payer, e.Provider)
 	ww.WriteUint32(e.Epoch).WriteUint64(e.Deposit).WriteUint64(e.Needed).WriteUint64(e.FromBalance)
+	return ww.Bytes()
+}
+
+// Bytes encodes the event payload.
+func (e *SettledMany) Bytes() []byte {
+	ww := rwutil.NewBytesWriter()
+	ww.WriteBytes(e.Provider.Bytes())
+	ww.WriteSize32(len(e.Items))
+	for _, it := range e.Items {
+		ww.WriteBytes(it.Payer.Bytes()).WriteAmount32(it.Epoch).WriteBool(it.Skipped)
+		ww.WriteAmount64(it.LastOrdinal).WriteAmount64(it.Paid).WriteAmount64(it.Shortfall)
+		ww.WriteAmount64(it.PaidInEpoch).WriteAmount64(it.Balance)
+	}
+	return ww.Bytes()
+}
+
+// Bytes encodes the event payload.
+func (e *SettleRefused) Bytes() []byte {
+	ww := rwutil.NewBytesWriter()
+	writePair(ww, e.Payer, e.Provider)
+	ww.WriteUint32(e.Item).WriteString(e.Reason)
 	return ww.Bytes()
 }
 
@@ -214,6 +294,46 @@ func DecodeCloseUnfunded(b []byte) (*CloseUnfunded, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("decode %s: %w", TopicCloseUnfunded, err)
+	}
+	return e, nil
+}
+
+// DecodeSettleRefused decodes the payload of a TopicSettleRefused event.
+func DecodeSettleRefused(b []byte) (*SettleRefused, error) {
+	e := new(SettleRefused)
+	err := decodeEvent(b, func(rr *rwutil.Reader) {
+		e.Payer, e.Provider = readPair(rr)
+		e.Item, e.Reason = rr.ReadUint32(), rr.ReadString()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("decode %s: %w", TopicSettleRefused, err)
+	}
+	return e, nil
+}
+
+// DecodeSettledMany decodes the payload of a TopicSettledMany event. The
+// item count it claims is bounded by MaxSettledItems and by the bytes left.
+func DecodeSettledMany(b []byte) (*SettledMany, error) {
+	e := new(SettledMany)
+	err := decodeEvent(b, func(rr *rwutil.Reader) {
+		var err error
+		if e.Provider, err = AgentIDFromBytes(rr.ReadBytes()); err != nil && rr.Err == nil {
+			rr.Err = fmt.Errorf("provider: %w", err)
+		}
+		n := rr.ReadSizeWithLimit(MaxSettledItems)
+		for i := 0; i < n && rr.Err == nil; i++ {
+			var it SettledItem
+			if it.Payer, err = AgentIDFromBytes(rr.ReadBytes()); err != nil && rr.Err == nil {
+				rr.Err = fmt.Errorf("item %d: payer: %w", i+1, err)
+			}
+			it.Epoch, it.Skipped = rr.ReadAmount32(), rr.ReadBool()
+			it.LastOrdinal, it.Paid, it.Shortfall = rr.ReadAmount64(), rr.ReadAmount64(), rr.ReadAmount64()
+			it.PaidInEpoch, it.Balance = rr.ReadAmount64(), rr.ReadAmount64()
+			e.Items = append(e.Items, it)
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("decode %s: %w", TopicSettledMany, err)
 	}
 	return e, nil
 }

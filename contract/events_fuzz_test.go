@@ -18,6 +18,8 @@ func FuzzDecodeEvents(f *testing.F) {
 	f.Add((&contract.WarrantAdded{Payer: a, Provider: b, Epoch: 1, Added: 5, Balance: 5, CloseTimeout: 60, New: true}).Bytes())
 	f.Add((&contract.Settled{Payer: a, Provider: b, Epoch: 1, Paid: 3}).Bytes())
 	f.Add((&contract.CloseUnfunded{Payer: a, Provider: b, Deposit: 1, Needed: 2}).Bytes())
+	f.Add((&contract.SettledMany{Provider: b, Items: []contract.SettledItem{{Payer: a, Epoch: 1, Paid: 7}, {Payer: a, Skipped: true}}}).Bytes())
+	f.Add((&contract.SettleRefused{Payer: a, Provider: b, Item: 2, Reason: "no"}).Bytes())
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0x07})
 	type event interface{ Bytes() []byte }
 	decoders := []func([]byte) (event, error){
@@ -26,6 +28,8 @@ func FuzzDecodeEvents(f *testing.F) {
 		func(p []byte) (event, error) { return contract.DecodeSettled(p) },
 		func(p []byte) (event, error) { return contract.DecodeWarrantClosed(p) },
 		func(p []byte) (event, error) { return contract.DecodeCloseUnfunded(p) },
+		func(p []byte) (event, error) { return contract.DecodeSettleRefused(p) },
+		func(p []byte) (event, error) { return contract.DecodeSettledMany(p) },
 	}
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		for i, decode := range decoders {

@@ -62,7 +62,7 @@ func FuzzBatchLength(f *testing.F) {
 				}
 			}
 		}()
-		n := batchLength(dict.Dict{ParamPayments: length, "x": nil})
+		n := batchLength(dict.Dict{ParamPayments: length, "x": nil}, ParamPayments, MaxPaymentsPerRequest)
 		if n > 1 {
 			t.Fatalf("length %d accepted from parameters that hold at most 1 item", n)
 		}

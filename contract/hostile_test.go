@@ -40,19 +40,19 @@ func TestHugeBatchLengthRejected(t *testing.T) {
 	}{
 		{"settle, 2^31-1 claimed", provider, contract.FuncSettle.Name,
 			func(d dict.Dict) { d[contract.ParamPayments] = claimedLength(1<<31 - 1) },
-			`parameter "m" claims 2147483647 payments; a request carries at most 10000`},
+			`parameter "m" claims 2147483647 items; a request carries at most 10000`},
 		{"close by anyone, 2^31-1 claimed", stranger, contract.FuncCloseWarrant.Name,
 			func(d dict.Dict) { d[contract.ParamPayments] = claimedLength(1<<31 - 1) },
-			`parameter "m" claims 2147483647 payments`},
+			`parameter "m" claims 2147483647 items`},
 		{"one above the maximum", provider, contract.FuncSettle.Name,
 			func(d dict.Dict) { d[contract.ParamPayments] = claimedLength(contract.MaxPaymentsPerRequest + 1) },
-			`claims 10001 payments; a request carries at most 10000`},
+			`claims 10001 items; a request carries at most 10000`},
 		{"more than the request holds", provider, contract.FuncSettle.Name,
 			func(d dict.Dict) {
 				d[contract.ParamPayments] = claimedLength(5)
 				d[collections.ArrayElemKey(contract.ParamPayments, 0)] = good.Bytes()
 			},
-			`parameter "m" claims 5 payments but the request carries only`},
+			`parameter "m" claims 5 items but the request carries only`},
 		{"an item missing", provider, contract.FuncSettle.Name,
 			func(d dict.Dict) {
 				d[contract.ParamPayments] = claimedLength(2)
@@ -105,7 +105,7 @@ func TestHugeBatchLengthUnderMemoryLimit(t *testing.T) {
 				contract.ParamProvider: codec.EncodeAgentID(provider.agent),
 				contract.ParamPayments: claimedLength(1<<31 - 1),
 			})
-			require.ErrorContains(t, err, "claims 2147483647 payments")
+			require.ErrorContains(t, err, "claims 2147483647 items")
 		}
 		_, err := e.settle(provider, payer, e.pay(payer, provider, 1, 1, 100))
 		require.NoError(t, err)

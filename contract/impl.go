@@ -86,7 +86,7 @@ func addWarrant(ctx isc.Sandbox) dict.Dict {
 		if ct < cfg.MinCloseTimeout || ct > cfg.MaxCloseTimeout {
 			panic(ErrCloseTimeout.Create(ct, cfg.MinCloseTimeout, cfg.MaxCloseTimeout))
 		}
-		w = &warrant{Epoch: getEpoch(ctx.State(), payer, provider), Balance: amount, CloseTimeout: ct}
+		w = newWarrant(ctx.StateR(), payer, provider, amount, ct)
 	case w.revoked():
 		panic(ErrRevoked.Create(payer.String(), provider.String(), w.Deadline))
 	case ctGiven && ct != w.CloseTimeout:
@@ -97,7 +97,11 @@ func addWarrant(ctx isc.Sandbox) dict.Dict {
 		w.Balance += amount
 	}
 	ctx.TransferAllowedFunds(ctx.AccountID(), isc.NewAssetsBaseTokens(amount))
-	setWarrant(ctx.State(), payer, provider, w)
+	if isNew {
+		setWarrant(ctx.State(), w)
+	} else {
+		setLedger(ctx.State(), w)
+	}
 	addTotals(ctx.State(), amount, isNew)
 	emit(ctx, TopicWarrantAdded, &WarrantAdded{
 		Payer: payer, Provider: provider, Epoch: w.Epoch,
@@ -127,7 +131,7 @@ func revokeWarrant(ctx isc.Sandbox) dict.Dict {
 	ctx.TransferAllowedFunds(ctx.AccountID(), isc.NewAssetsBaseTokens(deposit))
 	ctx.Send(scheduled)
 
-	setWarrant(ctx.State(), payer, provider, w)
+	setTerms(ctx.State(), w)
 	emit(ctx, TopicWarrantRevoked, &WarrantRevoked{
 		Payer: payer, Provider: provider, Epoch: w.Epoch, Deadline: w.Deadline, Balance: w.Balance,
 	})
@@ -150,7 +154,7 @@ func settle(ctx isc.Sandbox) dict.Dict {
 		panic(ErrEmptyBatch.Create())
 	}
 	applySettlement(ctx, payer, provider, w, batch)
-	setWarrant(ctx.State(), payer, provider, w)
+	setLedger(ctx.State(), w)
 	return nil
 }
 
@@ -242,7 +246,7 @@ func unfundedClose(ctx isc.Sandbox, payer, provider isc.AgentID, w *warrant, due
 		ev.Epoch = w.Epoch
 		ev.FromBalance = min(cost-deposit, w.Balance)
 		w.Balance -= ev.FromBalance
-		setWarrant(ctx.State(), payer, provider, w)
+		setLedger(ctx.State(), w)
 		subTotals(ctx.State(), ev.FromBalance, false)
 	}
 	ctx.Log().Infof("micropay: scheduled close for %s -> %s: deposit %d does not cover the fee %d under the current fee policy; close it with closeWarrant",
@@ -259,25 +263,39 @@ func burnUpTo(ctx isc.Sandbox, total uint64) {
 	}
 }
 
-// applySettlement settles batch on w (updated in place, not stored) and pays
-// the provider; a broken payment rejects the request.
+// applySettlement settles batch on w (updated in place, not stored), emits
+// its settled event and pays the provider; a broken payment rejects the
+// request.
 func applySettlement(ctx isc.Sandbox, payer, provider isc.AgentID, w *warrant, batch []payment.Payment) {
-	paid, err := settleWarrant(ctx, payer, provider, w, batch)
+	out, err := settleWarrant(ctx, payer, provider, w, batch)
 	if err != nil {
 		panic(err)
 	}
-	pay(ctx, provider, paid)
-	subTotals(ctx.State(), paid, false)
+	var settled, skipped uint32
+	for i := range out.Items {
+		if out.Items[i].Skipped {
+			skipped++
+		} else {
+			settled++
+		}
+	}
+	emit(ctx, TopicSettled, &Settled{
+		Payer: payer, Provider: provider, Epoch: w.Epoch, LastOrdinal: w.LastOrdinal,
+		Paid: out.Paid, Shortfall: out.Shortfall, PaidInEpoch: w.Paid, Balance: w.Balance,
+		Settled: settled, Skipped: skipped,
+	})
+	pay(ctx, provider, out.Paid)
+	subTotals(ctx.State(), out.Paid, false)
 }
 
-// settleWarrant settles batch on w (updated in place, not stored) and emits
-// its settled event, but moves no tokens and changes no totals: it returns
-// what the provider is owed, or the registered error of the first payment
-// that breaks a rule (w is then unchanged).
-func settleWarrant(ctx isc.Sandbox, payer, provider isc.AgentID, w *warrant, batch []payment.Payment) (uint64, *isc.VMError) {
+// settleWarrant settles batch on w (updated in place, not stored); it emits
+// nothing, moves no tokens and changes no totals. It returns the outcome, or
+// the registered error of the first payment that breaks a rule (w is then
+// unchanged).
+func settleWarrant(ctx isc.Sandbox, payer, provider isc.AgentID, w *warrant, batch []payment.Payment) (payment.Settlement, *isc.VMError) {
 	pk := getPublicKey(ctx.StateR(), payer)
 	if pk == nil {
-		return 0, ErrNoPublicKey.Create(payer.String())
+		return payment.Settlement{}, ErrNoPublicKey.Create(payer.String())
 	}
 	sig := payment.Signed{
 		Warrant: payment.Warrant{
@@ -293,29 +311,16 @@ func settleWarrant(ctx isc.Sandbox, payer, provider isc.AgentID, w *warrant, bat
 	out, err := payment.Settle(ledger, batch, sig)
 	if err != nil {
 		re := err.(*payment.RuleError) // Settle returns no other error
-		return 0, ruleErrors[re.Reason].Create(re.BatchArgs()...)
+		return payment.Settlement{}, ruleErrors[re.Reason].Create(re.BatchArgs()...)
 	}
 	w.LastOrdinal, w.Paid, w.Balance = out.After.LastOrdinal, out.After.Paid, out.After.Balance
-	var settled, skipped uint32
-	for i := range out.Items {
-		if out.Items[i].Skipped {
-			skipped++
-		} else {
-			settled++
-		}
-	}
-	emit(ctx, TopicSettled, &Settled{
-		Payer: payer, Provider: provider, Epoch: w.Epoch, LastOrdinal: w.LastOrdinal,
-		Paid: out.Paid, Shortfall: out.Shortfall, PaidInEpoch: w.Paid, Balance: w.Balance,
-		Settled: settled, Skipped: skipped,
-	})
-	return out.Paid, nil
+	return out, nil
 }
 
 // finishWarrant refunds the balance to the payer and ends the epoch.
 func finishWarrant(ctx isc.Sandbox, payer, provider isc.AgentID, w *warrant, how uint8) {
 	pay(ctx, payer, w.Balance)
-	clearWarrant(ctx.State(), payer, provider, w.Epoch)
+	clearWarrant(ctx.State(), w)
 	subTotals(ctx.State(), w.Balance, true)
 	emit(ctx, TopicWarrantClosed, &WarrantClosed{
 		Payer: payer, Provider: provider, Epoch: w.Epoch, PaidInEpoch: w.Paid, Refund: w.Balance, How: how,

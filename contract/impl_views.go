@@ -13,7 +13,7 @@ import (
 func getWarrantInfo(ctx isc.SandboxView) dict.Dict {
 	payer := requiredAgentID(ctx, ParamPayer)
 	provider := requiredAgentID(ctx, ParamProvider)
-	ret := dict.Dict{ResultEpoch: codec.EncodeUint32(getEpoch(ctx.StateR(), payer, provider))}
+	ret := dict.Dict{ResultEpoch: codec.EncodeUint32(getEpoch(ctx.StateR(), pairID(payer, provider)))}
 	w := mustGetWarrant(ctx, payer, provider)
 	if w == nil {
 		return ret

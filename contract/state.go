@@ -4,12 +4,18 @@ import (
 	"encoding/binary"
 	"errors"
 
+	"golang.org/x/crypto/blake2b"
+
+	"github.com/iotaledger/wasp/packages/util/rwutil"
+
 	"github.com/iotaledger/wasp/packages/isc"
 	"github.com/iotaledger/wasp/packages/kv"
 )
 
-// State layout. Every integer is little-endian. A warrant pair is
-// u8 len + payer AgentID.Bytes() | provider AgentID.Bytes().
+// State layout. Every integer is little-endian. A warrant pair is named by
+// pairID: the first PairIDSize bytes of blake2b-256(u8 len + payer
+// AgentID.Bytes() | provider AgentID.Bytes()), so a settle writes a short
+// key (every byte written costs 55 gas).
 const (
 	// keyConfig holds the init parameters:
 	// default ct (u64) | min ct (u64) | max ct (u64) | min new warrant (u64).
@@ -18,12 +24,16 @@ const (
 	// prefixPublicKey | payer AgentID.Bytes() -> 32-byte ed25519 public key.
 	// Covered by TestPublicKey*.
 	prefixPublicKey = "k"
-	// prefixWarrant | pair -> balance (u64) | last ordinal (u64) |
-	// paid in epoch (u64) | revoke deadline unix s (u64, 0 = not revoked) |
-	// close timeout s (u64). Absent when there is no warrant.
+	// prefixWarrant | pairID -> balance | last ordinal | paid in epoch, each a
+	// rwutil varint (WriteAmount64): the part of a warrant a settle changes,
+	// kept short because a settle writes it. Absent when there is no warrant.
 	// Covered by TestLifecycle.
 	prefixWarrant = "w"
-	// prefixEpoch | pair -> epoch (u32) of the pair's current or next
+	// prefixTerms | pairID -> revoke deadline unix s (u64, 0 = not revoked) |
+	// close timeout s (u64): written by addWarrant and revokeWarrant only.
+	// Present exactly when prefixWarrant is. Covered by TestLifecycle.
+	prefixTerms = "d"
+	// prefixEpoch | pairID -> epoch (u32) of the pair's current or next
 	// warrant; absent means 1. Covered by TestCooperativeCloseNewEpoch.
 	prefixEpoch = "e"
 	// keyTotals -> sum of all warrant balances (u64) | open warrants (u64).
@@ -32,7 +42,12 @@ const (
 	keyTotals = "t"
 )
 
-const warrantRecordSize = 5 * 8
+// PairIDSize is the length of the hash that names a warrant pair in state:
+// 160 bits, so that finding a second pair with another's ID (a second
+// preimage) is out of reach.
+const PairIDSize = 20
+
+const termsRecordSize = 2 * 8
 
 // config is the contract's init configuration.
 type config struct {
@@ -44,6 +59,7 @@ type config struct {
 
 // warrant is one payer's funds for one provider, in its current epoch.
 type warrant struct {
+	id           []byte // pairID
 	Epoch        uint32
 	Balance      uint64 // wa
 	LastOrdinal  uint64 // lo
@@ -59,15 +75,17 @@ func (w *warrant) pastDeadline(now uint64) bool { return w.revoked() && now >= w
 
 var errCorruptState = errors.New("micropay: corrupt state record")
 
-func pairKey(prefix string, payer, provider isc.AgentID) kv.Key {
-	p, s := payer.Bytes(), provider.Bytes()
-	k := make([]byte, 0, len(prefix)+1+len(p)+len(s))
-	k = append(k, prefix...)
-	k = append(k, byte(len(p)))
-	k = append(k, p...)
-	k = append(k, s...)
-	return kv.Key(k)
+// pairID names the warrant pair (payer, provider) in state.
+func pairID(payer, provider isc.AgentID) []byte {
+	p, q := payer.Bytes(), provider.Bytes()
+	h, _ := blake2b.New256(nil) // no key: never fails
+	h.Write([]byte{byte(len(p))})
+	h.Write(p)
+	h.Write(q)
+	return h.Sum(nil)[:PairIDSize]
 }
+
+func pairKey(prefix string, id []byte) kv.Key { return kv.Key(prefix + string(id)) }
 
 func getConfig(state kv.KVStoreReader) config {
 	b := state.Get(keyConfig)
@@ -101,52 +119,77 @@ func setPublicKey(state kv.KVStore, payer isc.AgentID, pk []byte) {
 
 // getEpoch returns the epoch of the pair's current warrant, or of its next
 // one when there is none.
-func getEpoch(state kv.KVStoreReader, payer, provider isc.AgentID) uint32 {
-	b := state.Get(pairKey(prefixEpoch, payer, provider))
+func getEpoch(state kv.KVStoreReader, id []byte) uint32 {
+	b := state.Get(pairKey(prefixEpoch, id))
 	if len(b) != 4 {
 		return 1
 	}
 	return binary.LittleEndian.Uint32(b)
 }
 
-func setEpoch(state kv.KVStore, payer, provider isc.AgentID, epoch uint32) {
-	state.Set(pairKey(prefixEpoch, payer, provider), binary.LittleEndian.AppendUint32(nil, epoch))
-}
-
 // getWarrant returns the pair's warrant, or nil when there is none.
 func getWarrant(state kv.KVStoreReader, payer, provider isc.AgentID) (*warrant, error) {
-	b := state.Get(pairKey(prefixWarrant, payer, provider))
+	id := pairID(payer, provider)
+	b := state.Get(pairKey(prefixWarrant, id))
 	if b == nil {
 		return nil, nil
 	}
-	if len(b) != warrantRecordSize {
+	t := state.Get(pairKey(prefixTerms, id))
+	if len(t) != termsRecordSize {
 		return nil, errCorruptState
 	}
-	return &warrant{
-		Epoch:        getEpoch(state, payer, provider),
-		Balance:      binary.LittleEndian.Uint64(b[0:]),
-		LastOrdinal:  binary.LittleEndian.Uint64(b[8:]),
-		Paid:         binary.LittleEndian.Uint64(b[16:]),
-		Deadline:     binary.LittleEndian.Uint64(b[24:]),
-		CloseTimeout: binary.LittleEndian.Uint64(b[32:]),
-	}, nil
+	w := &warrant{
+		id:           id,
+		Epoch:        getEpoch(state, id),
+		Deadline:     binary.LittleEndian.Uint64(t[0:]),
+		CloseTimeout: binary.LittleEndian.Uint64(t[8:]),
+	}
+	var err error
+	if w.Balance, w.LastOrdinal, w.Paid, err = DecodeLedger(b); err != nil {
+		return nil, errCorruptState
+	}
+	return w, nil
 }
 
-// setWarrant stores w; its epoch is stored by setEpoch, not here.
-func setWarrant(state kv.KVStore, payer, provider isc.AgentID, w *warrant) {
-	b := make([]byte, 0, warrantRecordSize)
-	b = binary.LittleEndian.AppendUint64(b, w.Balance)
-	b = binary.LittleEndian.AppendUint64(b, w.LastOrdinal)
-	b = binary.LittleEndian.AppendUint64(b, w.Paid)
+// DecodeLedger decodes a prefixWarrant record: balance, last ordinal, paid.
+func DecodeLedger(b []byte) (balance, lastOrdinal, paid uint64, err error) {
+	rr := rwutil.NewBytesReader(b)
+	balance, lastOrdinal, paid = rr.ReadAmount64(), rr.ReadAmount64(), rr.ReadAmount64()
+	rr.Close()
+	return balance, lastOrdinal, paid, rr.Err
+}
+
+// newWarrant returns the pair's next warrant, not stored yet.
+func newWarrant(state kv.KVStoreReader, payer, provider isc.AgentID, balance, closeTimeout uint64) *warrant {
+	id := pairID(payer, provider)
+	return &warrant{id: id, Epoch: getEpoch(state, id), Balance: balance, CloseTimeout: closeTimeout}
+}
+
+// setLedger stores what a settle changes of w: balance, last ordinal, paid.
+func setLedger(state kv.KVStore, w *warrant) {
+	ww := rwutil.NewBytesWriter().WriteAmount64(w.Balance).WriteAmount64(w.LastOrdinal).WriteAmount64(w.Paid)
+	state.Set(pairKey(prefixWarrant, w.id), ww.Bytes())
+}
+
+// setTerms stores w's revoke deadline and close timeout.
+func setTerms(state kv.KVStore, w *warrant) {
+	b := make([]byte, 0, termsRecordSize)
 	b = binary.LittleEndian.AppendUint64(b, w.Deadline)
 	b = binary.LittleEndian.AppendUint64(b, w.CloseTimeout)
-	state.Set(pairKey(prefixWarrant, payer, provider), b)
+	state.Set(pairKey(prefixTerms, w.id), b)
 }
 
-// clearWarrant deletes the pair's warrant and moves the pair to the next epoch.
-func clearWarrant(state kv.KVStore, payer, provider isc.AgentID, epoch uint32) {
-	state.Del(pairKey(prefixWarrant, payer, provider))
-	setEpoch(state, payer, provider, epoch+1)
+// setWarrant stores all of w; its epoch is stored by clearWarrant, not here.
+func setWarrant(state kv.KVStore, w *warrant) {
+	setLedger(state, w)
+	setTerms(state, w)
+}
+
+// clearWarrant deletes w and moves its pair to the next epoch.
+func clearWarrant(state kv.KVStore, w *warrant) {
+	state.Del(pairKey(prefixWarrant, w.id))
+	state.Del(pairKey(prefixTerms, w.id))
+	state.Set(pairKey(prefixEpoch, w.id), binary.LittleEndian.AppendUint32(nil, w.Epoch+1))
 }
 
 // totals is what keyTotals holds.
