@@ -13,7 +13,9 @@
 //     new position before it signs, so a crash can never make it sign two
 //     different totals under one ordinal. It takes a warrant's epoch from
 //     the chain, never from a provider alone, and never signs on a chain
-//     figure above what it signed itself (StateMismatchError).
+//     figure above what it signed itself (StateMismatchError). It also
+//     keeps whether a payment's outcome is in doubt (Position.Doubt), so a
+//     later process asks the provider for its credit before paying.
 //   - resync.go: Payer.Resync, the confirmed recovery from a state
 //     mismatch: it adopts the chain's figures once a person said yes.
 //   - state.go: the StateStore the payer keeps positions in: PebbleState,

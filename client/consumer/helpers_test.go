@@ -278,6 +278,7 @@ func (p *testProvider) offer(ctx context.Context, payerHeader string) (x402.Requ
 	o.Extra.LastTotal = x402.Amount(in.LastTotal)
 	o.Extra.Backed = x402.Amount(info.Balance - (in.LastTotal - info.Paid))
 	o.Extra.Deadline = info.Deadline
+	o.Extra.Credit = x402.Amount(p.credit)
 	return o, nil
 }
 

@@ -300,11 +300,42 @@ func (p *Payer) Refused(ctx context.Context, provider isc.AgentID, pay payment.P
 	}
 	next := w.pos
 	next.Total -= amount
+	if err := p.save(ctx, w, next); err != nil {
+		return fmt.Errorf("refused %s: %w", provider, err)
+	}
+	return nil
+}
+
+// save saves next as w's position. w.mu must be held.
+func (p *Payer) save(ctx context.Context, w *payerWarrant, next Position) error {
 	if err := p.states.Save(ctx, w.warrant, next); err != nil {
-		w.loaded = false
-		return fmt.Errorf("refused %s: save position: %w", provider, err)
+		w.loaded = false // the store may or may not hold next: reload before the next payment
+		return fmt.Errorf("save position: %w", err)
 	}
 	w.pos = next
+	return nil
+}
+
+// NoteDoubt records whether the outcome of pay, a payment to provider, is
+// in doubt (Position.Doubt): true when its answer never came or its piece
+// was credited, false after the provider's clean answer to it. It saves
+// only a change, and changes nothing if pay is not of the payer's current
+// epoch.
+func (p *Payer) NoteDoubt(ctx context.Context, provider isc.AgentID, pay payment.Payment, doubt bool) error {
+	w := p.warrantFor(provider)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := p.load(ctx, w); err != nil {
+		return fmt.Errorf("note outcome for %s: %w", provider, err)
+	}
+	if pay.Epoch != w.pos.Epoch || w.pos.Doubt == doubt {
+		return nil
+	}
+	next := w.pos
+	next.Doubt = doubt
+	if err := p.save(ctx, w, next); err != nil {
+		return fmt.Errorf("note outcome for %s: %w", provider, err)
+	}
 	return nil
 }
 

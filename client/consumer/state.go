@@ -31,6 +31,12 @@ type Position struct {
 	// this unless the payer's state is not the whole story
 	// (StateMismatchError).
 	Signed uint64
+	// Doubt says that the outcome of a payment since the last clean answer
+	// is not known: its answer never came, or the provider credited its
+	// piece. The provider may hold a credit for it, so the next payment is
+	// made through the 402 exchange, which states the credit, not
+	// pre-emptively (Transport). A clean answer clears it.
+	Doubt bool
 }
 
 func (p Position) String() string {

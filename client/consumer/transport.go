@@ -184,7 +184,10 @@ type TransportOptions struct {
 //
 // One round trip per piece: a request to an origin pinned to a provider
 // and a price carries the payment from the start (pre-emptive), with the
-// same checks, unless AllowPriceChange is set. If the provider refuses it
+// same checks, unless AllowPriceChange is set or the outcome of a payment
+// to that provider is in doubt (Position.Doubt: an answer never came, or a
+// piece was credited): then the provider may hold a credit, which its 402
+// states, and the next payment is lowered by it. If the provider refuses it
 // with a 402 (a changed price, a new epoch), the payment is rolled back
 // like any refused one and the Transport goes on as with that 402: a raised
 // price is a *TermsChangedError, nothing paid. An answer below 500 with no
@@ -226,9 +229,8 @@ type Transport struct {
 
 	mu       sync.Mutex
 	spent    uint64
-	reserved uint64            // charges (at least prices) of payments in flight
-	unpinned map[string]bool   // pinned origins that answered with a lower price: no pre-emptive payments
-	credits  map[string]uint64 // provider → the credit it last said it owes: providers paid only
+	reserved uint64          // charges (at least prices) of payments in flight
+	unpinned map[string]bool // pinned origins not to pay pre-emptively: they answered with a lower price
 }
 
 // NewTransport returns a Transport that pays with p.
@@ -254,7 +256,6 @@ func NewTransport(p *Payer, opts TransportOptions) (*Transport, error) {
 		contract: contract.Contract.Hname().String(),
 		pins:     pins,
 		unpinned: map[string]bool{},
-		credits:  map[string]uint64{},
 	}, nil
 }
 
@@ -273,7 +274,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, fmt.Errorf("%w: %s %s has a body without GetBody; build it with http.NewRequest from a bytes.Reader, bytes.Buffer or strings.Reader, or set GetBody",
 			ErrBodyNotReplayable, req.Method, req.URL.Redacted())
 	}
-	if po, ok := t.pinnedOffer(req.URL); ok {
+	if po, ok := t.pinnedOffer(req); ok {
 		if req.Body != nil {
 			req.Body.Close() // every attempt sends a copy from GetBody
 		}
@@ -310,12 +311,15 @@ type paidOffer struct {
 	resource x402.Resource
 }
 
-// pinnedOffer returns the offer to pay with the first request to u: the
+// pinnedOffer returns the offer to pay with the first request req: the
 // one its 402 would make, built from the origin's pinned provider and
 // price. There is none unless the origin has both, price changes are not
 // allowed (a payment at the old price could overpay a lowered one), the
-// origin is not the one to repin, and no answer since showed another price.
-func (t *Transport) pinnedOffer(u *url.URL) (paidOffer, bool) {
+// origin is not the one to repin, no answer since showed another price,
+// and no payment's outcome to the provider is in doubt (Position.Doubt:
+// the provider may hold a credit, which only its 402 states).
+func (t *Transport) pinnedOffer(req *http.Request) (paidOffer, bool) {
+	u := req.URL
 	o := Origin(u)
 	if t.opts.AllowPriceChange || o == t.opts.RepinOrigin {
 		return paidOffer{}, false
@@ -330,6 +334,9 @@ func (t *Transport) pinnedOffer(u *url.URL) (paidOffer, bool) {
 	}
 	provider, err := isc.AgentIDFromString(pinnedTo)
 	if err != nil {
+		return paidOffer{}, false
+	}
+	if pos, err := t.payer.State(req.Context(), provider); err != nil || pos.Doubt {
 		return paidOffer{}, false
 	}
 	return paidOffer{
@@ -416,27 +423,27 @@ type paying struct {
 }
 
 // creditFor is what po's provider owes the payer for pieces paid and not
-// served, as it last said: in the 402 being paid (its terms for this
-// payer), else in its last answer to this Transport. Believing it is safe:
-// a provider that claims too much credit is paid too little.
+// served, as the 402 being paid states it (its terms for this payer).
+// Believing it is safe: a provider that claims too much credit is paid
+// too little. A pre-emptive payment has no 402, and is made only when no
+// outcome is in doubt (pinnedOffer): the provider owes no credit the payer
+// knows of.
 func (t *Transport) creditFor(po paidOffer, first bool) uint64 {
 	if !first && po.offer.Extra.Payer == t.payerID {
 		return uint64(po.offer.Extra.Credit)
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.credits[po.provider.String()]
+	return 0
 }
 
-// setCredit records what provider says it owes the payer now.
-func (t *Transport) setCredit(provider string, credit uint64) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if credit == 0 {
-		delete(t.credits, provider)
-		return
+// noteDoubt records in the payer's state whether the outcome of p, to
+// po's provider for req, is in doubt. If that cannot be saved, this
+// Transport stops paying req's origin pre-emptively, as a doubt would.
+func (t *Transport) noteDoubt(req *http.Request, po paidOffer, p payment.Payment, doubt bool) {
+	if err := t.payer.NoteDoubt(req.Context(), po.provider, p, doubt); err != nil {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		t.unpinned[Origin(req.URL)] = true
 	}
-	t.credits[provider] = credit
 }
 
 // signAndSend signs po's payment and sends req with it, once more under a
@@ -464,8 +471,9 @@ func (t *Transport) signAndSend(req *http.Request, po paidOffer, a paying) (*htt
 			return out.resp, nil, nil
 		case out.credited:
 			// Stored, the piece not served: the payment stands, the
-			// provider owes the piece; not spent.
-			t.setCredit(po.provider.String(), uint64(out.res.Extra.Credit))
+			// provider owes the piece; not spent. The next payment asks
+			// the provider for its credit (the 402 exchange).
+			t.noteDoubt(req, po, p, true)
 			t.observe(Event{Kind: EventCredited, URL: req.URL.Redacted(), Payment: p, Credit: uint64(out.res.Extra.Credit)})
 			return out.resp, nil, nil
 		case out.rej == nil:
@@ -473,6 +481,7 @@ func (t *Transport) signAndSend(req *http.Request, po paidOffer, a paying) (*htt
 			// includes this one either way. The piece cost its price,
 			// part of it paid before as the credit used.
 			a.held.spent = charge + price - a.amount
+			t.noteDoubt(req, po, p, out.res == nil)
 			t.noteAnswer(req, po, out)
 			return out.resp, nil, out.err
 		}
@@ -514,14 +523,7 @@ func offersOtherTerms(pr *x402.PaymentRequired, paid x402.Requirements) bool {
 // noteAnswer stops pre-emptive payments to req's origin when the provider
 // says the piece cost less than the pinned price it was paid: the next
 // request goes through the 402 exchange, which shows the new price.
-// It also records the credit the provider says it still owes (none when
-// it does not say).
 func (t *Transport) noteAnswer(req *http.Request, po paidOffer, out outcome) {
-	var credit uint64
-	if out.res != nil && out.res.Extra != nil {
-		credit = uint64(out.res.Extra.Credit)
-	}
-	t.setCredit(po.provider.String(), credit)
 	if out.res == nil || out.res.Extra == nil || out.res.Extra.Price == 0 || out.res.Extra.Price == po.offer.Amount {
 		return
 	}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -279,19 +280,85 @@ func TestTransportCreditedPieceIsNotSpent(t *testing.T) {
 	discardBody(resp)
 	require.Equal(t, http.StatusBadGateway, resp.StatusCode)
 	require.Zero(t, tr.Spent(), "a credited piece is not spent")
-	require.Equal(t, consumer.Position{Epoch: 1, Ordinal: 1, Total: 1_000, Signed: 1_000}, s.position(t), "the payment stands: the provider keeps it")
+	require.Equal(t, consumer.Position{Epoch: 1, Ordinal: 1, Total: 1_000, Signed: 1_000, Doubt: true}, s.position(t),
+		"the payment stands: the provider keeps it; in doubt until the provider states its credit")
 	ev := seen.all()
 	require.Len(t, ev, 1)
 	require.Equal(t, consumer.EventCredited, ev[0].Kind)
 	require.EqualValues(t, 1_000, ev[0].Credit)
 	require.Contains(t, ev[0].String(), "credited, not charged")
 
-	// The next piece is paid by the credit: within the total cap of one
-	// price, and the chain is owed one price for the one piece received.
+	// The next piece goes through the 402, whose terms state the credit,
+	// and is paid by it: within the total cap of one price, and the chain
+	// is owed one price for the one piece received.
+	_, _, requests := s.prov.stats()
 	body, err := get(t, client, srv.URL+"/piece/2")
 	require.NoError(t, err)
 	require.Equal(t, "piece 2", body)
-	accepted, _, _ := s.prov.stats()
+	accepted, _, after := s.prov.stats()
+	require.Equal(t, requests+2, after, "the 402 exchange")
 	require.Equal(t, payment.Payment{Epoch: 1, Ordinal: 2, Total: 1_000, Signature: accepted[1].Signature}, accepted[1])
 	require.EqualValues(t, 1_000, tr.Spent(), "spent: one price for one piece")
+	require.False(t, s.position(t).Doubt, "a clean answer clears the doubt")
+
+	// A new process on the same payer state: it learns the credit from
+	// the 402 after a doubt, and pays pre-emptively once it is clear.
+	tr2, err := consumer.NewTransport(s.consumer.Payer, consumer.TransportOptions{Base: srv.Client().Transport, MaxPrice: 1_000, MaxTotal: 1_000})
+	require.NoError(t, err)
+	_, err = get(t, &http.Client{Transport: tr2}, srv.URL+"/piece/3")
+	require.NoError(t, err)
+	require.EqualValues(t, 1_000, tr2.Spent())
+}
+
+func TestTransportPaysThroughThe402AfterAnUnknownOutcome(t *testing.T) {
+	s := newShop(t, 1_000)
+	s.addWarrant(t, 1_000_000)
+	var down atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if down.Load() && r.Header.Get(x402.HeaderSignature) != "" {
+			// The provider stores the payment and dies before it answers,
+			// twice: the payment and its retry.
+			s.prov.ServeHTTP(httptest.NewRecorder(), r)
+			conn, _, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				panic(err)
+			}
+			conn.Close()
+			return
+		}
+		s.prov.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	path := filepath.Join(t.TempDir(), "known_providers")
+	open := func() *http.Client {
+		pins, err := consumer.OpenPins(path)
+		require.NoError(t, err)
+		tr, err := consumer.NewTransport(s.consumer.Payer, consumer.TransportOptions{Base: noReuse(), MaxPrice: 1_000, MaxTotal: 100_000, Pins: pins})
+		require.NoError(t, err)
+		return &http.Client{Transport: tr}
+	}
+	_, err := get(t, open(), srv.URL+"/piece/1")
+	require.NoError(t, err)
+
+	down.Store(true)
+	_, err = open().Get(srv.URL + "/piece/2")
+	require.ErrorIs(t, err, consumer.ErrOutcomeUnknown)
+	require.True(t, s.position(t).Doubt, "the payer state remembers the doubt")
+
+	// The provider restarts and credits the piece it never delivered.
+	down.Store(false)
+	s.prov.set(func(p *testProvider) { p.credit = 1_000 })
+	_, _, requests := s.prov.stats()
+	_, err = get(t, open(), srv.URL+"/piece/2")
+	require.NoError(t, err)
+	accepted, _, after := s.prov.stats()
+	require.Equal(t, requests+2, after, "in doubt: the 402 exchange, which states the credit")
+	newest := accepted[len(accepted)-1]
+	require.EqualValues(t, 2_000, newest.Total, "two pieces received, two prices: the credit paid the lost one")
+	require.False(t, s.position(t).Doubt)
+
+	_, err = get(t, open(), srv.URL+"/piece/3")
+	require.NoError(t, err)
+	_, _, last := s.prov.stats()
+	require.Equal(t, after+1, last, "clear again: paid on the first request")
 }

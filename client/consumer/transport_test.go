@@ -463,7 +463,8 @@ func TestTransportPaidAnswersWithoutAVerdict(t *testing.T) {
 		discardBody(resp)
 		require.Equal(t, http.StatusBadGateway, resp.StatusCode, "the answer is the caller's")
 		require.EqualValues(t, 1_000, tr.Spent(), "the next payment's total includes it")
-		require.Equal(t, consumer.Position{Epoch: 1, Ordinal: 1, Total: 1_000, Signed: 1_000}, s.position(t))
+		require.Equal(t, consumer.Position{Epoch: 1, Ordinal: 1, Total: 1_000, Signed: 1_000, Doubt: true}, s.position(t),
+			"in doubt: the next payment asks the provider (402) rather than pay pre-emptively")
 	})
 }
 
