@@ -43,7 +43,12 @@ func (c *Chain) Post(ctx context.Context, key *cryptolib.KeyPair, req chain.Requ
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	id, err := c.submit(ctx, key, req)
+	return c.post(ctx, key, contract.Contract.Hname(), req)
+}
+
+// post is Post to any contract of the chain.
+func (c *Chain) post(ctx context.Context, key *cryptolib.KeyPair, target isc.Hname, req chain.Request) (*chain.Receipt, error) {
+	id, err := c.submit(ctx, key, target, req)
 	if err != nil {
 		return nil, err
 	}
@@ -53,7 +58,7 @@ func (c *Chain) Post(ctx context.Context, key *cryptolib.KeyPair, req chain.Requ
 // submit takes the signer's next nonce, signs the request and sends it to
 // the nodes in turn (see send). An error wraps chain.ErrUnknownOutcome
 // unless the request surely did not reach a mempool.
-func (c *Chain) submit(ctx context.Context, key *cryptolib.KeyPair, req chain.Request) (isc.RequestID, error) {
+func (c *Chain) submit(ctx context.Context, key *cryptolib.KeyPair, target isc.Hname, req chain.Request) (isc.RequestID, error) {
 	s := c.signer(key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -65,7 +70,7 @@ func (c *Chain) submit(ctx context.Context, key *cryptolib.KeyPair, req chain.Re
 	if s.known && s.next > nonce {
 		nonce = s.next
 	}
-	signed := c.sign(key, req, nonce)
+	signed := c.sign(key, target, req, nonce)
 	switch sent, err := c.send(ctx, signed); {
 	case err == nil:
 		s.known, s.next = true, signed.Nonce()+1
@@ -80,14 +85,14 @@ func (c *Chain) submit(ctx context.Context, key *cryptolib.KeyPair, req chain.Re
 	}
 }
 
-// sign builds and signs req exactly as wasp's chainclient
-// (PostOffLedgerRequest) does, with the given nonce.
-func (c *Chain) sign(key *cryptolib.KeyPair, req chain.Request, nonce uint64) isc.OffLedgerRequest {
+// sign builds and signs req to the target contract exactly as wasp's
+// chainclient (PostOffLedgerRequest) does, with the given nonce.
+func (c *Chain) sign(key *cryptolib.KeyPair, target isc.Hname, req chain.Request, nonce uint64) isc.OffLedgerRequest {
 	params := chainclient.PostRequestParams{Args: req.Params, Nonce: nonce}
 	if req.Allowance > 0 {
 		params.Allowance = isc.NewAssetsBaseTokens(req.Allowance)
 	}
-	r := isc.NewOffLedgerRequest(c.id, contract.Contract.Hname(), isc.Hn(req.Entry), params.Args, nonce, params.GasBudget())
+	r := isc.NewOffLedgerRequest(c.id, target, isc.Hn(req.Entry), params.Args, nonce, params.GasBudget())
 	r.WithAllowance(params.Allowance)
 	r.WithNonce(nonce)
 	return r.Sign(key)
