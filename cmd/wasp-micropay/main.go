@@ -16,6 +16,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"runtime/debug"
 
@@ -55,17 +56,27 @@ var Version = ""
 const waspModule = "github.com/iotaledger/wasp"
 
 func main() {
-	if len(os.Args) == 2 {
-		switch os.Args[1] {
-		case "--micropay-hash":
-			fmt.Println(contract.Contract.ProgramHash.String())
-			return
-		case "--micropay-version":
-			fmt.Println(versionLine())
-			return
-		}
+	if micropayFlag(os.Stdout, os.Args[1:]) {
+		return
 	}
 	newApp().Run()
+}
+
+// micropayFlag answers the node's own flags, --micropay-hash and
+// --micropay-version, each given alone; it reports whether args was one.
+func micropayFlag(w io.Writer, args []string) bool {
+	if len(args) != 1 {
+		return false
+	}
+	switch args[0] {
+	case "--micropay-hash":
+		fmt.Fprintln(w, contract.Contract.ProgramHash.String())
+	case "--micropay-version":
+		fmt.Fprintln(w, versionLine())
+	default:
+		return false
+	}
+	return true
 }
 
 // waspVersion is the version the node reports: Version if set, else the

@@ -2,6 +2,7 @@ package main
 
 import (
 	"os/exec"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -57,4 +58,17 @@ func TestMakeNodeBuildsWithRocksDB(t *testing.T) {
 		require.NoError(t, err, "%s", out)
 		require.Contains(t, string(out), want, "make %s", target)
 	}
+}
+
+// TestMicropayFlags: the flags the deployment guide runs print the program
+// hash wasp-cli deploys and the versions; anything else goes to wasp.
+func TestMicropayFlags(t *testing.T) {
+	var out strings.Builder
+	require.True(t, micropayFlag(&out, []string{"--micropay-hash"}))
+	require.Equal(t, contract.Contract.ProgramHash.String()+"\n", out.String())
+	out.Reset()
+	require.True(t, micropayFlag(&out, []string{"--micropay-version"}))
+	require.Contains(t, out.String(), "wasp v1.5.1")
+	require.False(t, micropayFlag(&out, []string{"-c", "config.json"}))
+	require.False(t, micropayFlag(&out, nil))
 }
