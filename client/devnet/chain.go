@@ -31,8 +31,12 @@ func Connect(ctx context.Context, cfg waspchain.Config) (*Chain, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Chain{Chain: c, client: Client{URL: cfg.URL, HTTPClient: cfg.HTTPClient}}, nil
+	return Wrap(c, Client{URL: cfg.URL, HTTPClient: cfg.HTTPClient}), nil
 }
+
+// Wrap gives c, connected to the devnet that client calls, the devnet's
+// chain time.
+func Wrap(c *waspchain.Chain, client Client) *Chain { return &Chain{Chain: c, client: client} }
 
 // Now returns the devnet's chain time (GET /devnet/info): the time the next
 // block will carry.

@@ -203,39 +203,30 @@ func (p *Provider) freshen(ctx context.Context, w *warrant) error {
 	if !p.stale(w) {
 		return nil
 	}
-	info, err := p.cfg.Chain.WarrantInfo(ctx, w.payer, p.agent)
-	if err != nil {
+	if err := p.reread(ctx, w); err != nil {
 		return fmt.Errorf("read warrant of %s: %w", w.payer, err)
 	}
-	w.setInfo(info, p.cfg.Clock.Now())
 	return nil
 }
 
 // stale reports whether w's copy of the chain state must be re-read before
-// use: never read, older than InfoMaxAge, or showing no warrant for longer
-// than MissTTL (one may have been opened since).
+// use: never read, or, unless the provider is following the chain's events
+// (which bring every change), older than InfoMaxAge or showing no warrant
+// for longer than MissTTL (one may have been opened since).
 func (p *Provider) stale(w *warrant) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.infoRead.IsZero() {
 		return true
 	}
+	if p.Following() {
+		return false
+	}
 	maxAge := p.cfg.InfoMaxAge
 	if !w.info.Exists {
 		maxAge = min(maxAge, p.cfg.Lookups.MissTTL)
 	}
 	return p.cfg.Clock.Since(w.infoRead) >= maxAge
-}
-
-// setInfo records a read of w's chain state made at read, unless a newer
-// read was recorded meanwhile.
-func (w *warrant) setInfo(info chain.WarrantInfo, read time.Time) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if read.Before(w.infoRead) {
-		return
-	}
-	w.info, w.infoRead = info, read
 }
 
 // Position is a payer's standing with the provider, as told to consumers

@@ -122,6 +122,9 @@ func (l *lookups) recentMiss(payer string) (miss, bool) {
 	return m, true
 }
 
+// forget drops the remembered miss of payer: its warrant may exist now.
+func (l *lookups) forget(payer string) { l.misses.Remove(payer) }
+
 func (l *lookups) remember(payer string, m miss) {
 	m.until = l.clock.Now().Add(l.limits.MissTTL)
 	l.misses.Add(payer, m)

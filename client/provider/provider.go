@@ -62,6 +62,15 @@ type Config struct {
 	// Lookups bounds the chain reads and memory that requests naming
 	// unknown payers can cost.
 	Lookups LookupLimits
+	// Feed, if set, is the chain's event feed (the embedded chain, or a
+	// Wasp node's websocket through waspchain): Run then follows it with a
+	// chain.Watcher and learns of revocations, settlements and new warrants
+	// as their blocks are made. While the feed is live, cached warrant
+	// state does not age (InfoMaxAge) and nothing is polled; warrants are
+	// re-read only to catch up (on each subscription, after dropped
+	// blocks). While it is down, the provider polls and re-reads as without
+	// one. Nil: PollInterval polling only.
+	Feed chain.Feed
 }
 
 func (c *Config) defaults() error {
@@ -106,6 +115,7 @@ type Provider struct {
 
 	lookups *lookups
 	settler *settler
+	watch   *chain.Watcher // nil without Config.Feed
 }
 
 // warrant is the provider's cached view of one warrant. mu guards every
@@ -121,6 +131,7 @@ type warrant struct {
 	mu       sync.Mutex
 	info     chain.WarrantInfo
 	infoRead time.Time // cfg.Clock time of the last read; zero = never
+	gen      uint64    // counts changes of info: a read started before one is stale
 	pubKey   []byte
 	newest   store.Receipt
 	has      bool // newest is set
@@ -158,8 +169,16 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 		return nil, err
 	}
 	p.settler = newSettler(p)
+	if cfg.Feed != nil {
+		p.watch = chain.NewWatcher(chain.WatcherConfig{Feed: cfg.Feed, Provider: p.agent, Clock: cfg.Clock, Log: cfg.Log})
+	}
 	return p, nil
 }
+
+// Following reports whether the provider is live on the chain's event feed
+// (Config.Feed): every change to its warrants reaches it as its block is
+// made, so it neither polls nor re-reads warrant state per payment.
+func (p *Provider) Following() bool { return p.watch != nil && p.watch.Live() }
 
 // Agent returns the provider's agent ID: the provider of its warrants.
 func (p *Provider) Agent() isc.AgentID { return p.agent }
@@ -215,30 +234,69 @@ func (p *Provider) snapshotWarrants() []*warrant {
 	return out
 }
 
-// refresh reads the warrant's on-chain state. w.mu must be held.
-func (p *Provider) refresh(ctx context.Context, w *warrant) error {
+// reread reads the warrant's on-chain state, without holding w.mu across
+// the read, and records it unless w's state changed meanwhile (an event
+// applied, another read recorded): that state is at least as new.
+func (p *Provider) reread(ctx context.Context, w *warrant) error {
+	w.mu.Lock()
+	gen := w.gen
+	w.mu.Unlock()
 	info, err := p.cfg.Chain.WarrantInfo(ctx, w.payer, p.agent)
 	if err != nil {
 		return err
 	}
-	w.info, w.infoRead = info, p.cfg.Clock.Now()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.gen == gen {
+		w.info, w.infoRead = info, p.cfg.Clock.Now()
+		w.gen++
+	}
 	return nil
 }
 
+// warrantState is a copy of a warrant's state, taken under its lock, that
+// decisions are made on outside it.
+type warrantState struct {
+	info   chain.WarrantInfo
+	newest store.Receipt
+	has    bool // newest is set
+}
+
+// state returns a copy of w's state.
+func (w *warrant) state() warrantState {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.stateLocked()
+}
+
+// stateLocked is state for a caller holding w.mu.
+func (w *warrant) stateLocked() warrantState {
+	return warrantState{info: w.info, newest: w.newest, has: w.has}
+}
+
 // unsettled is what the newest accepted payment owes beyond what the chain
-// has paid in its epoch. w.mu must be held.
-func (w *warrant) unsettled() uint64 {
-	if !w.has || w.newest.Payment.Epoch != w.info.Epoch || w.newest.Payment.Total < w.info.Paid {
+// has paid in its epoch.
+func (s warrantState) unsettled() uint64 {
+	if !s.has || s.newest.Payment.Epoch != s.info.Epoch || s.newest.Payment.Total < s.info.Paid {
 		return 0
 	}
-	return w.newest.Payment.Total - w.info.Paid
+	return s.newest.Payment.Total - s.info.Paid
 }
 
 // pendingOrdinal reports whether the newest accepted payment of the current
-// epoch is above what the chain has settled. w.mu must be held.
-func (w *warrant) pendingOrdinal() bool {
-	return w.has && w.newest.Payment.Epoch == w.info.Epoch && w.info.Exists && w.newest.Payment.Ordinal > w.info.LastOrdinal
+// epoch is above what the chain has settled.
+func (s warrantState) pendingOrdinal() bool {
+	return s.has && s.newest.Payment.Epoch == s.info.Epoch && s.info.Exists && s.newest.Payment.Ordinal > s.info.LastOrdinal
 }
+
+// closedUnsettled reports whether the newest payment belongs to an epoch
+// that has ended: settling then records the loss.
+func (s warrantState) closedUnsettled() bool {
+	return s.has && s.newest.Payment.Epoch < s.info.Epoch
+}
+
+// unsettled is warrantState.unsettled for a caller holding w.mu.
+func (w *warrant) unsettled() uint64 { return w.stateLocked().unsettled() }
 
 // WarrantView is a warrant as the operator API lists it.
 type WarrantView struct {

@@ -69,11 +69,23 @@ func (s *settler) takeDue() []*warrant {
 // Run settles until ctx is done: first it reconciles settlements a previous
 // run left unfinished and settles what is pending, then it settles on
 // triggers (threshold, exposure cap, revocation), on the schedule and on
-// retries, and polls warrants with unsettled payments for revocations.
-// Cancel ctx to stop it; it returns nil then. Run and RunOnce must not be
-// used together.
+// retries. With Config.Feed it follows the chain's events meanwhile (a
+// revocation or a close triggers a settlement as its block is made) and
+// polls only while the feed is down; without, it polls warrants with
+// unsettled payments for revocations. Cancel ctx to stop it; it returns nil
+// then, once the watcher has stopped too. Run and RunOnce must not be used
+// together.
 func (p *Provider) Run(ctx context.Context) error {
 	clk := p.cfg.Clock
+	if p.watch != nil {
+		wctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_ = p.watch.Run(wctx, follower{p})
+		}()
+		defer func() { cancel(); <-done }()
+	}
 	p.RunOnce(ctx)
 	for {
 		var wake <-chan time.Time
@@ -92,9 +104,10 @@ func (p *Provider) Run(ctx context.Context) error {
 
 // RunOnce does, synchronously, the settlement work due at the provider
 // clock's current time: on its first call what Run does on start (resume
-// unfinished settlements, settle pending payments), then triggered warrants, a poll for revocations when one
-// is due, the schedule and due retries. Simulations drive a provider with it
-// and a mock clock instead of Run, for deterministic runs.
+// unfinished settlements, settle pending payments), then triggered
+// warrants, a poll for revocations when one is due and the event feed is
+// not live, the schedule and due retries. Simulations drive a provider with
+// it and a mock clock instead of Run, for deterministic runs.
 func (p *Provider) RunOnce(ctx context.Context) {
 	s := p.settler
 	now := p.cfg.Clock.Now()
@@ -112,7 +125,9 @@ func (p *Provider) RunOnce(ctx context.Context) {
 		}
 	}
 	if !now.Before(s.nextPoll) {
-		p.poll(ctx)
+		if !p.Following() {
+			p.poll(ctx)
+		}
 		s.nextPoll = now.Add(p.cfg.PollInterval)
 	}
 	if p.cfg.Schedule != nil && !now.Before(s.nextSchedule) {
@@ -146,15 +161,19 @@ func (p *Provider) nextWork() (time.Time, bool) {
 }
 
 // stillDue reports whether a triggered warrant still needs settling: a
-// settlement that landed since the trigger may have covered it.
+// settlement that landed since the trigger may have covered it, and a
+// warrant closed before its newest payment was settled has its loss
+// recorded.
 func (p *Provider) stillDue(w *warrant) bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.pendingOrdinal() {
+	st := w.state()
+	if st.closedUnsettled() {
+		return true
+	}
+	if !st.pendingOrdinal() {
 		return false
 	}
-	u := w.unsettled()
-	return w.info.Revoked() ||
+	u := st.unsettled()
+	return st.info.Revoked() ||
 		(p.cfg.Threshold > 0 && u >= p.cfg.Threshold) ||
 		(p.cfg.ExposureCap > 0 && 2*u >= p.cfg.ExposureCap)
 }
@@ -178,10 +197,7 @@ func (p *Provider) earliestRetry() (time.Time, bool) {
 // their trigger or the schedule as they would have.
 func (p *Provider) resume(ctx context.Context) {
 	for _, w := range p.snapshotWarrants() {
-		w.mu.Lock()
-		err := p.refresh(ctx, w)
-		w.mu.Unlock()
-		if err != nil {
+		if err := p.reread(ctx, w); err != nil {
 			p.cfg.Log.Warn("resume: read warrant", "payer", w.payer.String(), "err", err)
 		}
 		last, ok, err := p.cfg.Store.LastSettlement(ctx, w.id)
@@ -189,39 +205,23 @@ func (p *Provider) resume(ctx context.Context) {
 			p.cfg.Log.Warn("resume: read last settlement", "payer", w.payer.String(), "err", err)
 			continue
 		}
-		if (ok && last.State == store.Submitted) || p.stillDue(w) || p.closedUnsettled(w) {
+		if (ok && last.State == store.Submitted) || p.stillDue(w) {
 			p.settleLogged(ctx, w, "resume")
 		}
 	}
 }
 
-// closedUnsettled reports whether w's newest payment belongs to an epoch
-// that has ended: settle then records the loss.
-func (p *Provider) closedUnsettled(w *warrant) bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.has && w.newest.Payment.Epoch < w.info.Epoch
-}
-
 // poll re-reads warrants that have unsettled payments; a revoked one is
 // settled at once.
 func (p *Provider) poll(ctx context.Context) {
-	for _, w := range p.snapshotWarrants() {
-		w.mu.Lock()
-		if !w.has {
-			w.mu.Unlock()
-			continue
-		}
-		wasRevoked := w.info.Revoked()
-		err := p.refresh(ctx, w)
-		pending := w.pendingOrdinal() || (w.has && w.newest.Payment.Epoch < w.info.Epoch)
-		revoked := w.info.Revoked()
-		w.mu.Unlock()
-		if err != nil {
+	for _, w := range p.withReceipts() {
+		wasRevoked := w.state().info.Revoked()
+		if err := p.reread(ctx, w); err != nil {
 			p.cfg.Log.Warn("poll warrant", "payer", w.payer.String(), "err", err)
 			continue
 		}
-		if pending && revoked {
+		st := w.state()
+		if (st.pendingOrdinal() || st.closedUnsettled()) && st.info.Revoked() {
 			why := "revoked"
 			if wasRevoked {
 				why = "revoked, still pending"
@@ -272,20 +272,16 @@ func (p *Provider) settle(ctx context.Context, w *warrant) (*store.Settlement, e
 	w.settleMu.Lock()
 	defer w.settleMu.Unlock()
 
-	w.mu.Lock()
-	before := w.info
-	if err := p.refresh(ctx, w); err != nil {
-		p.scheduleRetryLocked(w, before)
-		w.mu.Unlock()
+	before := w.state().info
+	if err := p.reread(ctx, w); err != nil {
+		p.scheduleRetry(ctx, w, before)
 		return nil, fmt.Errorf("read warrant: %w", err)
 	}
-	if !w.pendingOrdinal() {
-		s, err := p.closeOutLocked(ctx, w, before)
-		w.mu.Unlock()
-		return s, err
+	st := w.state()
+	if !st.pendingOrdinal() {
+		return p.closeOut(ctx, w, st, before)
 	}
-	rec, info := w.newest, w.info
-	w.mu.Unlock()
+	rec, info := st.newest, st.info
 
 	if info.Revoked() {
 		now, err := p.cfg.Chain.Now(ctx)
@@ -319,25 +315,23 @@ func (p *Provider) settle(ctx context.Context, w *warrant) (*store.Settlement, e
 		s.State, s.Error = store.Failed, err.Error()
 	default:
 		// The request may have landed: the warrant on chain tells.
-		w.mu.Lock()
-		rerr := p.refresh(ctx, w)
-		landed := rerr == nil && w.info.Epoch == rec.Payment.Epoch && w.info.LastOrdinal >= rec.Payment.Ordinal
+		info2, rerr := p.cfg.Chain.WarrantInfo(ctx, w.payer, p.agent)
+		landed := rerr == nil && info2.Epoch == rec.Payment.Epoch && info2.LastOrdinal >= rec.Payment.Ordinal
 		if landed {
-			s.State, s.Paid = store.Landed, w.info.Paid-info.Paid
+			s.State, s.Paid = store.Landed, info2.Paid-info.Paid
 		} else {
 			outcome = OutcomeUnknown
 			s.Error = err.Error()
-			p.scheduleRetryLocked(w, info)
+			p.scheduleRetry(ctx, w, info)
 		}
-		w.mu.Unlock()
 	}
 	if s.State != store.Submitted {
 		w.mu.Lock()
 		w.retry = retryState{}
-		if outcome == OutcomeLanded {
-			_ = p.refresh(ctx, w) // best effort: the next read catches up
-		}
 		w.mu.Unlock()
+		if outcome == OutcomeLanded {
+			_ = p.reread(ctx, w) // best effort: the next read or event catches up
+		}
 	}
 	s.UpdatedAt = p.cfg.Clock.Now().UTC()
 	if serr := p.cfg.Store.SaveSettlement(ctx, s); serr != nil {
@@ -352,35 +346,36 @@ func (p *Provider) settle(ctx context.Context, w *warrant) (*store.Settlement, e
 	return &s, nil
 }
 
-// closeOutLocked handles a warrant with nothing to send: it marks a
-// settlement an earlier run left Submitted as landed when the chain shows
-// it, and records a loss when the warrant's epoch ended before its newest
-// payment was settled. w.mu is held.
-func (p *Provider) closeOutLocked(ctx context.Context, w *warrant, before chain.WarrantInfo) (*store.Settlement, error) {
+// closeOut handles a warrant with nothing to send, as st (read just now)
+// shows it: it marks a settlement an earlier run left Submitted as landed
+// when the chain shows it, and records a loss when the warrant's epoch
+// ended before its newest payment was settled.
+func (p *Provider) closeOut(ctx context.Context, w *warrant, st warrantState, before chain.WarrantInfo) (*store.Settlement, error) {
 	last, ok, err := p.cfg.Store.LastSettlement(ctx, w.id)
 	if err != nil {
 		return nil, fmt.Errorf("read last settlement: %w", err)
 	}
-	if ok && last.State == store.Submitted && last.Epoch == w.info.Epoch && w.info.LastOrdinal >= last.Ordinal {
+	if ok && last.State == store.Submitted && last.Epoch == st.info.Epoch && st.info.LastOrdinal >= last.Ordinal {
 		last.State, last.UpdatedAt = store.Landed, p.cfg.Clock.Now().UTC()
 		if err := p.cfg.Store.SaveSettlement(ctx, last); err != nil {
 			return nil, fmt.Errorf("record settlement outcome: %w", err)
 		}
 		return &last, nil
 	}
-	if w.has && w.newest.Payment.Epoch < w.info.Epoch && !(ok && last.Epoch == w.newest.Payment.Epoch && last.Ordinal >= w.newest.Payment.Ordinal && last.State != store.Submitted) {
+	newest := st.newest.Payment
+	if st.closedUnsettled() && !(ok && last.Epoch == newest.Epoch && last.Ordinal >= newest.Ordinal && last.State != store.Submitted) {
 		s := store.Settlement{
-			Warrant: w.id, Epoch: w.newest.Payment.Epoch, Ordinal: w.newest.Payment.Ordinal, Total: w.newest.Payment.Total,
+			Warrant: w.id, Epoch: newest.Epoch, Ordinal: newest.Ordinal, Total: newest.Total,
 			State: store.Failed, UpdatedAt: p.cfg.Clock.Now().UTC(),
-			Error: fmt.Sprintf("missed: epoch %d closed before ordinal %d was settled", w.newest.Payment.Epoch, w.newest.Payment.Ordinal),
+			Error: fmt.Sprintf("missed: epoch %d closed before ordinal %d was settled", newest.Epoch, newest.Ordinal),
 		}
 		if err := p.cfg.Store.SaveSettlement(ctx, s); err != nil {
 			return nil, fmt.Errorf("record missed settlement: %w", err)
 		}
 		if m := p.cfg.Metrics; m != nil {
 			m.observeSettle(OutcomeMissed, 0, 0)
-			if before.Epoch == w.newest.Payment.Epoch && w.newest.Payment.Total > before.Paid {
-				m.lost.Add(float64(w.newest.Payment.Total - before.Paid))
+			if before.Epoch == newest.Epoch && newest.Total > before.Paid {
+				m.lost.Add(float64(newest.Total - before.Paid))
 			}
 		}
 		return &s, nil
@@ -409,18 +404,25 @@ func (w *warrant) attempts() int {
 	return w.retry.attempt
 }
 
-// scheduleRetryLocked plans the next attempt with exponential backoff from
+// scheduleRetry plans the next attempt with exponential backoff from
 // RetryMin to RetryMax; for a revoked warrant never later than half the
-// time left before deadline - Margin, as seen at the last read. w.mu is held.
-func (p *Provider) scheduleRetryLocked(w *warrant, info chain.WarrantInfo) {
+// time left before deadline - Margin, as seen at the last read. Chain time
+// is read before w.mu is taken.
+func (p *Provider) scheduleRetry(ctx context.Context, w *warrant, info chain.WarrantInfo) {
+	var left time.Duration
+	bounded := false
+	if info.Revoked() {
+		if now, err := p.cfg.Chain.Now(ctx); err == nil {
+			left, bounded = time.Unix(int64(info.Deadline), 0).Add(-p.cfg.Margin).Sub(now), true
+		}
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	w.retry.attempt++
 	d := p.cfg.RetryMin << min(w.retry.attempt-1, 20)
 	d = min(d, p.cfg.RetryMax)
-	if info.Revoked() {
-		if now, err := p.cfg.Chain.Now(context.Background()); err == nil {
-			left := time.Unix(int64(info.Deadline), 0).Add(-p.cfg.Margin).Sub(now)
-			d = max(min(d, left/2), p.cfg.RetryMin)
-		}
+	if bounded {
+		d = max(min(d, left/2), p.cfg.RetryMin)
 	}
 	w.retry.next = p.cfg.Clock.Now().Add(d)
 }

@@ -79,7 +79,10 @@ func (a *app) connect(ctx context.Context) (chain.Chain, error) {
 	switch {
 	case err == nil:
 		a.chain = c
-		return c, nil
+		if dc := a.devnetClient(); devnet.IsDevnet(ctx, dc) {
+			a.chain = devnet.Wrap(c, dc) // chain time is the devnet's logical clock
+		}
+		return a.chain, nil
 	case errors.Is(err, waspchain.ErrUnauthorized):
 		a.chainErr = withHint(fmt.Errorf("connect to %s: %w", nodes, err), exitUsage,
 			"the node wants a JWT for that route: set --token (MICROPAY_TOKEN, or token: in the config file), "+

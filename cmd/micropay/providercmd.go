@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
+	"github.com/micropay/micropay/client/chain"
 	"github.com/micropay/micropay/client/provider"
 	"github.com/micropay/micropay/client/store"
 )
@@ -136,8 +137,9 @@ func (a *app) openProvider(ctx context.Context, f serveFlags) (*servingProvider,
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	feed, _ := c.(chain.Feed) // the node's websocket: revocations and new warrants arrive as their blocks are made
 	p, err := provider.New(ctx, provider.Config{
-		Chain: c, Key: key, Store: st, Threshold: f.threshold, ExposureCap: f.exposure, Schedule: f.schedule,
+		Chain: c, Feed: feed, Key: key, Store: st, Threshold: f.threshold, ExposureCap: f.exposure, Schedule: f.schedule,
 		Margin: a.v.GetDuration("margin"), PollInterval: a.v.GetDuration("poll"),
 		Log: slog.New(slog.NewTextHandler(os.Stderr, nil)), Metrics: provider.NewMetrics(reg),
 		AcceptStoreMismatch: a.v.GetBool("accept-store-mismatch"),
