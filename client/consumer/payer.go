@@ -339,6 +339,35 @@ func (p *Payer) NoteDoubt(ctx context.Context, provider isc.AgentID, pay payment
 	return nil
 }
 
+// Rebase lowers the total the next payment to provider builds on to
+// lastTotal, the provider's word for the newest payment it holds (its 402
+// terms for this payer), when the payer's position is in doubt
+// (Position.Doubt) and the provider says it holds none of the payments in
+// doubt: its lastOrdinal is below the payer's newest in the same epoch and
+// lastTotal below the position's total. The payments whose answer never
+// came never reached it, and the next payment then does not pay for them.
+// Believing a provider that does hold them costs nothing: it can settle at
+// most the highest total signed, which the next payment's total may equal
+// but never lowers. It reports whether it changed the position.
+func (p *Payer) Rebase(ctx context.Context, provider isc.AgentID, epoch uint32, lastOrdinal, lastTotal uint64) (bool, error) {
+	w := p.warrantFor(provider)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := p.load(ctx, w); err != nil {
+		return false, fmt.Errorf("rebase %s: %w", provider, err)
+	}
+	pos := w.pos
+	if !pos.Doubt || epoch != pos.Epoch || lastOrdinal >= pos.Ordinal || lastTotal >= pos.Total {
+		return false, nil
+	}
+	next := pos
+	next.Total = lastTotal
+	if err := p.save(ctx, w, next); err != nil {
+		return false, fmt.Errorf("rebase %s: %w", provider, err)
+	}
+	return true, nil
+}
+
 // State returns the payer's position on its warrant for provider; the zero
 // Position when it never paid that provider.
 func (p *Payer) State(ctx context.Context, provider isc.AgentID) (Position, error) {

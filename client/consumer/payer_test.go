@@ -206,6 +206,42 @@ func TestPayerRefused(t *testing.T) {
 	require.ErrorIs(t, payer.Refused(ctx, e.provider, p2, 40), consumer.ErrNotNewest, "only once, and only the newest")
 }
 
+func TestPayerDoubtAndRebase(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	payer := e.consumer.Payer
+	e.addWarrant(t, 1_000_000)
+	_, err := payer.Pay(ctx, e.provider, 1, 100)
+	require.NoError(t, err)
+	p2, err := payer.Pay(ctx, e.provider, 1, 100)
+	require.NoError(t, err)
+
+	changed, err := payer.Rebase(ctx, e.provider, 1, 1, 100)
+	require.NoError(t, err)
+	require.False(t, changed, "no doubt: the provider's word changes nothing")
+	require.NoError(t, payer.NoteDoubt(ctx, e.provider, p2, true))
+	require.True(t, e.position(t).Doubt)
+	for _, c := range []struct {
+		epoch          uint32
+		ordinal, total uint64
+		why            string
+	}{{2, 1, 100, "another epoch"}, {1, 2, 100, "it holds the newest ordinal"}, {1, 1, 200, "it holds the total"}} {
+		changed, err := payer.Rebase(ctx, e.provider, c.epoch, c.ordinal, c.total)
+		require.NoError(t, err)
+		require.False(t, changed, c.why)
+	}
+	changed, err = payer.Rebase(ctx, e.provider, 1, 1, 100)
+	require.NoError(t, err)
+	require.True(t, changed)
+	require.Equal(t, consumer.Position{Epoch: 1, Ordinal: 2, Total: 100, Signed: 200, Doubt: true}, e.position(t),
+		"the payment that never arrived is not paid by the next; its ordinal stays used")
+	p3, err := payer.Pay(ctx, e.provider, 1, 100)
+	require.NoError(t, err)
+	require.Equal(t, [2]uint64{3, 200}, [2]uint64{p3.Ordinal, p3.Total})
+	require.NoError(t, payer.NoteDoubt(ctx, e.provider, p3, false))
+	require.False(t, e.position(t).Doubt, "a clean answer clears it")
+}
+
 // failingStore fails every Save after the first n.
 type failingStore struct {
 	consumer.StateStore

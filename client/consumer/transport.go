@@ -409,6 +409,13 @@ func (t *Transport) payOffer(req *http.Request, po paidOffer, first bool) (*http
 		}
 		return t.pins.PinPrice(o, price, allowChange)
 	}
+	if !first && po.offer.Extra.Payer == t.payerID && po.offer.Extra.Epoch == epoch {
+		// After a doubt, the provider's word for what it holds.
+		t1 := po.offer.Extra
+		if _, err := t.payer.Rebase(ctx, po.provider, t1.Epoch, t1.LastOrdinal, uint64(t1.LastTotal)); err != nil {
+			return nil, nil, fmt.Errorf("pay %s: %w", url, err)
+		}
+	}
 	amount := price - min(price, t.creditFor(po, first))
 	return t.signAndSend(req, po, paying{epoch: epoch, amount: amount, approve: approve, held: held, first: first})
 }

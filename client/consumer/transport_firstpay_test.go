@@ -311,14 +311,25 @@ func TestTransportCreditedPieceIsNotSpent(t *testing.T) {
 }
 
 func TestTransportPaysThroughThe402AfterAnUnknownOutcome(t *testing.T) {
+	t.Run("stored and credited", func(t *testing.T) { testAfterUnknownOutcome(t, true) })
+	t.Run("never received", func(t *testing.T) { testAfterUnknownOutcome(t, false) })
+}
+
+// testAfterUnknownOutcome: a paid request and its retry get no answer;
+// the provider had stored the payment (and credits the lost piece at its
+// restart) or never received it. Either way the next run pays one price
+// per piece received.
+func testAfterUnknownOutcome(t *testing.T, stored bool) {
 	s := newShop(t, 1_000)
 	s.addWarrant(t, 1_000_000)
 	var down atomic.Bool
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if down.Load() && r.Header.Get(x402.HeaderSignature) != "" {
-			// The provider stores the payment and dies before it answers,
-			// twice: the payment and its retry.
-			s.prov.ServeHTTP(httptest.NewRecorder(), r)
+			// The provider dies before it answers, twice: the payment
+			// and its retry.
+			if stored {
+				s.prov.ServeHTTP(httptest.NewRecorder(), r)
+			}
 			conn, _, err := http.NewResponseController(w).Hijack()
 			if err != nil {
 				panic(err)
@@ -347,14 +358,16 @@ func TestTransportPaysThroughThe402AfterAnUnknownOutcome(t *testing.T) {
 
 	// The provider restarts and credits the piece it never delivered.
 	down.Store(false)
-	s.prov.set(func(p *testProvider) { p.credit = 1_000 })
+	if stored {
+		s.prov.set(func(p *testProvider) { p.credit = 1_000 })
+	}
 	_, _, requests := s.prov.stats()
 	_, err = get(t, open(), srv.URL+"/piece/2")
 	require.NoError(t, err)
 	accepted, _, after := s.prov.stats()
-	require.Equal(t, requests+2, after, "in doubt: the 402 exchange, which states the credit")
+	require.Equal(t, requests+2, after, "in doubt: the 402 exchange, which states the credit and what the provider holds")
 	newest := accepted[len(accepted)-1]
-	require.EqualValues(t, 2_000, newest.Total, "two pieces received, two prices: the credit paid the lost one")
+	require.EqualValues(t, 2_000, newest.Total, "two pieces received, two prices: the retry of the lost piece was free")
 	require.False(t, s.position(t).Doubt)
 
 	_, err = get(t, open(), srv.URL+"/piece/3")

@@ -129,8 +129,8 @@ func getHint(err error, rawURL string) error {
 	var changed *consumer.TermsChangedError
 	switch {
 	case errors.Is(err, consumer.ErrOutcomeUnknown):
-		return withHint(err, exitUnreachable, "the provider may have accepted the payment: get sent it twice, the same payment, "+
-			"which it charges at most once, and counts it as spent. Check with the provider before paying again: a new get signs a new payment")
+		return withHint(err, exitUnreachable, "the provider may have accepted the payment (get sent it twice, the same payment, charged at most once). "+
+			"A retry is free: run get again; it first asks the provider what it holds and what it credits, and pays nothing twice")
 	case errors.As(err, &changed):
 		return withHint(err, exitRefused, "nothing was paid; if you accept the new price, run get again with --allow-price-change (it pins the new price)")
 	case errors.Is(err, consumer.ErrCapExceeded), errors.Is(err, consumer.ErrNoWarrant), errors.Is(err, consumer.ErrRejected),
