@@ -69,6 +69,7 @@ type positionView struct {
 	Ordinal uint64 `json:"ordinal"`
 	Total   uint64 `json:"total"`
 	Signed  uint64 `json:"highestSigned"`
+	Doubt   bool   `json:"inDoubt,omitempty"` // a payment's outcome is not known
 }
 
 // resyncView is a consumer.ResyncPlan for output.
