@@ -96,7 +96,7 @@ func (a *app) rootCommand() *cobra.Command {
 	root.AddGroup(&cobra.Group{ID: "consumer", Title: "Consumer:"}, &cobra.Group{ID: "provider", Title: "Provider:"},
 		&cobra.Group{ID: "local", Title: "Local chain, simulation and demo:"})
 	root.AddCommand(
-		a.keyCommand(), a.warrantCommand(), a.getCommand(),
+		a.keyCommand(), a.warrantCommand(), a.getCommand(), a.fundsCommand(),
 		a.providerCommand(),
 		a.devnetCommand(), a.faucetCommand(), a.simCommand(), a.demoCommand(), newLifecycleCmd(),
 	)

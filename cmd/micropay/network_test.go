@@ -76,7 +76,7 @@ func l1Node(t *testing.T) string {
 // TestCLITokenAndSeveralNodes: against a node with JWT authentication the
 // CLI says a token is wanted (exit 2) and works with --token
 // (MICROPAY_TOKEN), or with no token given --chain-id and --l1; a dead node
-// first in --node is passed over.
+// first in --node is passed over; funds withdraw moves L2 funds to L1.
 func TestCLITokenAndSeveralNodes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the devnet as a process")
@@ -109,4 +109,12 @@ func TestCLITokenAndSeveralNodes(t *testing.T) {
 	resp.Body.Close()
 	r = ok(t, mp(t, home, nodes, "--chain-id", info.ChainID, "--l1", l1Node(t), "--json", "key", "show"))
 	require.True(t, strings.Contains(r.stdout, shown.AgentID), "no token: the same account, read over public routes: %s", r.stdout)
+
+	// funds: withdraw to the key's L1 address; deposit needs the L1 node.
+	ok(t, mp(t, home, "http://"+devAddr, "faucet", "--amount", "5_000_000"))
+	r = ok(t, mp(t, home, nodes, "--token", "s3cret", "funds", "withdraw", "1_000_000"))
+	require.Contains(t, r.stdout, "withdrew 1,000,000 base tokens")
+	r = mp(t, home, nodes, "--token", "s3cret", "funds", "deposit", "1_000_000")
+	require.Equal(t, exitUsage, r.code, r.stderr)
+	require.Contains(t, r.stderr, "--l1")
 }
