@@ -22,10 +22,9 @@ type Consumer struct {
 	Payer *Payer
 	// RevokeDeposit is the allowance sent with a revoke to pay for the
 	// contract's scheduled close (docs/protocol.md, "The revoke deposit");
-	// 0 asks the contract what the close needs now (chain.Revoke) when the
-	// chain can call views (chain.ViewCaller), else sends
-	// chain.DefaultRevokeDeposit. All but the close's fee comes back when
-	// the close runs.
+	// 0 asks the contract what the close needs now (chain.AskRevokeDeposit)
+	// and sends chain.DefaultRevokeDeposit when it cannot tell. All but the
+	// close's fee comes back when the close runs.
 	RevokeDeposit uint64
 }
 
@@ -103,8 +102,14 @@ func (c *Consumer) TopUp(ctx context.Context, provider isc.AgentID, amount uint6
 // warrant and refunds the rest.
 func (c *Consumer) Revoke(ctx context.Context, provider isc.AgentID) (*chain.Receipt, error) {
 	deposit := c.RevokeDeposit
-	if _, asks := c.Chain.(chain.ViewCaller); deposit == 0 && !asks {
+	if deposit == 0 {
+		// Ask the contract; a chain that cannot answer (no views, or a
+		// view refused because the warrant cannot be revoked) gets the
+		// default, and the contract's own verdict on the revoke.
 		deposit = chain.DefaultRevokeDeposit
+		if d, err := chain.AskRevokeDeposit(ctx, c.Chain, c.Agent(), provider); err == nil {
+			deposit = d.Need
+		}
 	}
 	rec, err := chain.Revoke(ctx, c.Chain, c.Key, provider, deposit)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 
 	"github.com/micropay/micropay/client/x402"
@@ -85,8 +86,9 @@ type outcome struct {
 	// credited: the provider stored the payment and credited the piece it
 	// failed to serve; resp is its (5xx) answer, res its word.
 	credited bool
-	// retry: err is a failure in transit, or the provider could not tell
-	// whether it stored the payment: the same payment may be sent again.
+	// retry: err is a failure in transit, notSent a connection that could
+	// not be opened, or the provider could not tell whether it stored the
+	// payment: the same payment may be sent again.
 	retry bool
 }
 
@@ -110,26 +112,41 @@ func (t *Transport) send(req *http.Request, po paidOffer, p payment.Payment, fir
 		return outcome{notSent: fmt.Errorf("pay %s: replay body: %w: %w", url, errNotSent, err)}
 	}
 	out := t.attempt(paid, p, first)
-	if out.retry && req.Context().Err() == nil {
-		t.observe(Event{Kind: EventRetried, URL: url, Payment: p, Err: out.err})
-		again, err := t.paidRequest(req, sig)
-		if err != nil {
-			out.err = fmt.Errorf("%w (and its body could not be replayed for a retry: %v)", out.err, err)
-			return out
-		}
-		out = t.attempt(again, p, first)
+	if !out.retry || req.Context().Err() != nil {
+		return out
 	}
-	return out
+	t.observe(Event{Kind: EventRetried, URL: url, Payment: p, Err: errors.Join(out.err, out.notSent)})
+	again, err := t.paidRequest(req, sig)
+	if err != nil {
+		if out.err == nil {
+			return outcome{notSent: fmt.Errorf("%w (and its body could not be replayed for a retry: %v)", out.notSent, err)}
+		}
+		out.err = fmt.Errorf("%w (and its body could not be replayed for a retry: %v)", out.err, err)
+		return out
+	}
+	second := t.attempt(again, p, first)
+	if second.notSent != nil && out.err != nil {
+		// The first attempt may have arrived; the retry did not.
+		out.err = fmt.Errorf("%w; its retry was not sent: %v", out.err, second.notSent)
+		return out
+	}
+	return second
 }
 
-// attempt sends paid, carrying p, and reads the answer.
+// attempt sends paid, carrying p, and reads the answer. A connection that
+// could not be opened sent nothing (notSent); any other failure leaves the
+// outcome unknown. Both may be retried.
 func (t *Transport) attempt(paid *http.Request, p payment.Payment, first bool) outcome {
 	url := paid.URL.Redacted()
 	resp, err := t.opts.Base.RoundTrip(paid)
-	if err != nil {
-		return outcome{err: fmt.Errorf("pay %s: %v sent, %w: %w", url, p, ErrOutcomeUnknown, err), retry: true}
+	var op *net.OpError
+	switch {
+	case err == nil:
+		return verdict(url, resp, p, first)
+	case errors.As(err, &op) && op.Op == "dial":
+		return outcome{notSent: fmt.Errorf("pay %s: %w: %w", url, errNotSent, err), retry: true}
 	}
-	return verdict(url, resp, p, first)
+	return outcome{err: fmt.Errorf("pay %s: %v sent, %w: %w", url, p, ErrOutcomeUnknown, err), retry: true}
 }
 
 // paidRequest is a copy of req carrying the PAYMENT-SIGNATURE sig, with a

@@ -375,3 +375,32 @@ func testAfterUnknownOutcome(t *testing.T, stored bool) {
 	_, _, last := s.prov.stats()
 	require.Equal(t, after+1, last, "clear again: paid on the first request")
 }
+
+func TestTransportTakesBackAPaymentItCouldNotSend(t *testing.T) {
+	s := newShop(t, 1_000)
+	s.addWarrant(t, 1_000_000)
+	srv := httptest.NewServer(s.prov)
+	pins := consumer.NewPins()
+	var seen events
+	tr, err := consumer.NewTransport(s.consumer.Payer, consumer.TransportOptions{
+		Base: noReuse(), MaxPrice: 1_000, MaxTotal: 10_000, Pins: pins, Observe: seen.observe})
+	require.NoError(t, err)
+	client := &http.Client{Transport: tr}
+	_, err = get(t, client, srv.URL+"/piece/1")
+	require.NoError(t, err)
+	before := s.position(t)
+
+	srv.Close() // the provider is down: the pre-emptive payment cannot be sent
+	_, err = client.Get(srv.URL + "/piece/2")
+	require.Error(t, err)
+	require.NotErrorIs(t, err, consumer.ErrOutcomeUnknown, "nothing was sent")
+	require.ErrorContains(t, err, "connection refused")
+	after := s.position(t)
+	require.Equal(t, before.Total, after.Total, "taken back")
+	require.False(t, after.Doubt)
+	require.Equal(t, before.Ordinal+1, after.Ordinal, "its ordinal stays used")
+	require.EqualValues(t, 1_000, tr.Spent())
+	ev := seen.all()
+	require.Len(t, ev, 1, "it was tried once more, in case the provider was restarting")
+	require.Equal(t, consumer.EventRetried, ev[0].Kind)
+}

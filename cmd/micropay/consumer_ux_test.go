@@ -119,6 +119,14 @@ func TestCLIConsumerAcrossRuns(t *testing.T) {
 	require.Contains(t, r.stderr, "use --admin")
 	p.stop()
 
+	// The provider is down: the hint names the provider, not the node,
+	// and the payment that could not be sent is taken back.
+	r = mp(t, cons, node, "get", "http://"+svc+"/piece/4")
+	require.Equal(t, exitUnreachable, r.code, r.stderr)
+	require.Contains(t, r.stderr, "the provider at http://"+svc+"/piece/4 did not answer")
+	require.NotContains(t, r.stderr, "is the node running")
+	require.Contains(t, r.stderr, "sent again with the same payment", "get reports the retry")
+
 	r = ok(t, mp(t, cons, node, "warrant", "revoke", provAgent))
 	require.Contains(t, r.stdout, "(1h0m0s from now by the chain's clock)")
 	require.Contains(t, r.stdout, time.Now().Format("MST"), "the deadline in local time")

@@ -40,7 +40,14 @@ pinned, get pays on its first request: one round trip per piece. A paid request 
 transit is sent once more with the same payment, which the provider charges at most once; a
 piece the provider fails to serve after storing the payment is credited, not charged.`,
 		GroupID: "consumer",
-		Args:    exactArgs(1),
+		// Checked before the node is asked (cobra checks Args first).
+		Args: func(cmd *cobra.Command, args []string) error {
+			if err := exactArgs(1)(cmd, args); err != nil {
+				return err
+			}
+			_, err := httpURL("URL", args[0])
+			return err
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.get(cmd, args[0], f)
 		},

@@ -29,7 +29,20 @@ func (a *app) warrantAddCommand() *cobra.Command {
 	add := &cobra.Command{
 		Use:   "add PROVIDER AMOUNT",
 		Short: "Lock AMOUNT base tokens for PROVIDER (registers your key if needed)",
-		Args:  exactArgs(2),
+		// Checked before the node is asked (cobra checks Args first).
+		Args: func(cmd *cobra.Command, args []string) error {
+			if err := exactArgs(2)(cmd, args); err != nil {
+				return err
+			}
+			if _, err := parseAmount("AMOUNT", args[1]); err != nil {
+				return err
+			}
+			if origin != "" {
+				_, err := httpURL("--origin", origin)
+				return err
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			amount, err := parseAmount("AMOUNT", args[1])
 			if err != nil {
