@@ -74,8 +74,15 @@ type ViewCaller interface {
 	CallView(ctx context.Context, view string, params dict.Dict) (dict.Dict, error)
 }
 
+// MaxAskedRevokeDeposit bounds what AskRevokeDeposit accepts from a node:
+// the allowance stays locked until the scheduled close, so a node's word
+// alone must not lock more. A real L1 needs about 342,000 (rent 600 per
+// virtual byte); to send more, give the deposit explicitly.
+const MaxAskedRevokeDeposit = 10_000_000
+
 // AskRevokeDeposit asks the contract what revoking payer's warrant for
-// provider needs as allowance now. c must be a ViewCaller.
+// provider needs as allowance now. c must be a ViewCaller. An answer above
+// MaxAskedRevokeDeposit is an error.
 func AskRevokeDeposit(ctx context.Context, c Chain, payer, provider isc.AgentID) (RevokeDeposit, error) {
 	vc, ok := c.(ViewCaller)
 	if !ok {
@@ -85,7 +92,12 @@ func AskRevokeDeposit(ctx context.Context, c Chain, payer, provider isc.AgentID)
 	if err != nil {
 		return RevokeDeposit{}, err
 	}
-	return DecodeRevokeDeposit(ret)
+	d, err := DecodeRevokeDeposit(ret)
+	if err == nil && d.Need > MaxAskedRevokeDeposit {
+		err = fmt.Errorf("%s: the node asks %d base tokens, above the %d micropay sends on a node's word: give the deposit if that is right",
+			contract.ViewGetRevokeDeposit.Name, d.Need, MaxAskedRevokeDeposit)
+	}
+	return d, err
 }
 
 // DecodeRevokeDeposit decodes the results of getRevokeDeposit.
