@@ -72,14 +72,46 @@ func ChangesOf(b Block, provider isc.AgentID) ([]Change, error) {
 		if ev == nil || ev.ContractID != hn {
 			continue
 		}
-		c, mine, err := changeOf(ev, provider)
+		var cs []Change
+		var err error
+		switch ev.Topic {
+		case contract.TopicSettledMany:
+			cs, err = settledMany(ev, provider)
+		case contract.TopicSettleRefused:
+			_, err = contract.DecodeSettleRefused(ev.Payload) // changes nothing
+		default:
+			var c Change
+			var mine bool
+			if c, mine, err = changeOf(ev, provider); mine {
+				cs = []Change{c}
+			}
+		}
 		if err != nil {
 			return nil, fmt.Errorf("block %d event %d: %w", b.Index, i, err)
 		}
-		if mine {
+		for _, c := range cs {
 			c.Block = b.Index
 			out = append(out, c)
 		}
+	}
+	return out, nil
+}
+
+// settledMany returns the changes of a settledMany event to provider's
+// warrants: one per warrant it settled, as a settled event would give it.
+func settledMany(ev *isc.Event, provider isc.AgentID) ([]Change, error) {
+	e, err := contract.DecodeSettledMany(ev.Payload)
+	if err != nil {
+		return nil, err
+	}
+	if !e.Provider.Equals(provider) {
+		return nil, nil
+	}
+	out := make([]Change, 0, len(e.Items))
+	for _, it := range e.Items {
+		out = append(out, Change{Payer: it.Payer, Topic: ev.Topic, apply: inEpoch(it.Epoch, func(w *WarrantInfo) {
+			w.LastOrdinal, w.Paid, w.Balance = it.LastOrdinal, it.PaidInEpoch, it.Balance
+		})})
 	}
 	return out, nil
 }

@@ -53,6 +53,27 @@ func TestChangesOfDeriveWarrantState(t *testing.T) {
 	require.Equal(t, chain.WarrantInfo{Exists: true, Epoch: 3, Balance: 7}, again, "a close older than the state read is no news")
 }
 
+func TestChangesOfASettleMany(t *testing.T) {
+	a, b, me := isc.NewRandomAgentID(), isc.NewRandomAgentID(), isc.NewRandomAgentID()
+	changes, err := chain.ChangesOf(chain.Block{Index: 4, Events: []*isc.Event{
+		event(contract.TopicSettledMany, &contract.SettledMany{Provider: me, Items: []contract.SettledItem{
+			{Payer: a, Epoch: 1, LastOrdinal: 3, Paid: 30, PaidInEpoch: 30, Balance: 70},
+			{Payer: b, Epoch: 2, Skipped: true, LastOrdinal: 9, PaidInEpoch: 90, Balance: 10},
+		}}),
+		event(contract.TopicSettleRefused, &contract.SettleRefused{Payer: a, Provider: me, Item: 3, Reason: "bad signature"}),
+		event(contract.TopicSettledMany, &contract.SettledMany{Provider: isc.NewRandomAgentID(), Items: []contract.SettledItem{{Payer: a, Epoch: 1}}}),
+	}}, me)
+	require.NoError(t, err)
+	require.Len(t, changes, 2, "one change per warrant settled; a refusal changes nothing; another provider's batch is skipped")
+	got, ok := changes[0].Apply(chain.WarrantInfo{Exists: true, Epoch: 1, Balance: 100, CloseTimeout: 900})
+	require.True(t, ok)
+	require.True(t, changes[0].Payer.Equals(a))
+	require.Equal(t, chain.WarrantInfo{Exists: true, Epoch: 1, Balance: 70, LastOrdinal: 3, Paid: 30, CloseTimeout: 900}, got)
+	got, ok = changes[1].Apply(chain.WarrantInfo{Exists: true, Epoch: 2, Balance: 10, LastOrdinal: 9, Paid: 90})
+	require.True(t, ok)
+	require.Equal(t, chain.WarrantInfo{Exists: true, Epoch: 2, Balance: 10, LastOrdinal: 9, Paid: 90}, got)
+}
+
 func TestChangesOfNeedARead(t *testing.T) {
 	payer, me := isc.NewRandomAgentID(), isc.NewRandomAgentID()
 	changes, err := chain.ChangesOf(chain.Block{Events: []*isc.Event{
@@ -74,4 +95,29 @@ func TestChangesOfRefuseWhatTheyCannotRead(t *testing.T) {
 	unknown := &isc.Event{ContractID: contract.Contract.Hname(), Topic: "micropay.somethingNew", Payload: []byte{}}
 	_, err = chain.ChangesOf(chain.Block{Events: []*isc.Event{nil, unknown}}, me)
 	require.ErrorIs(t, err, chain.ErrUnknownEvent, "a micropay event this client does not know may change any warrant")
+}
+
+// FuzzChangesOf feeds ChangesOf micropay events with any payload, as a
+// hostile node may send them: it must not panic, and a change it returns
+// is about the provider asked for (or a payer within a batch for it).
+func FuzzChangesOf(f *testing.F) {
+	me := isc.NewRandomAgentID()
+	topics := []string{contract.TopicWarrantAdded, contract.TopicWarrantRevoked, contract.TopicSettled,
+		contract.TopicWarrantClosed, contract.TopicCloseUnfunded, contract.TopicSettledMany, contract.TopicSettleRefused}
+	f.Add(uint8(0), (&contract.WarrantAdded{Payer: isc.NewRandomAgentID(), Provider: me, Epoch: 1, New: true}).Bytes())
+	f.Add(uint8(5), (&contract.SettledMany{Provider: me, Items: []contract.SettledItem{{Payer: isc.NewRandomAgentID(), Epoch: 1}}}).Bytes())
+	f.Add(uint8(5), []byte{0, 0, 0, 0, 0xff, 0xff, 0xff, 0x7f})
+	f.Fuzz(func(t *testing.T, topic uint8, payload []byte) {
+		ev := &isc.Event{ContractID: contract.Contract.Hname(), Topic: topics[int(topic)%len(topics)], Payload: payload}
+		changes, err := chain.ChangesOf(chain.Block{Events: []*isc.Event{ev}}, me)
+		if err != nil {
+			return
+		}
+		for _, c := range changes {
+			if c.Payer == nil {
+				t.Fatalf("change without a payer from %x", payload)
+			}
+			_, _ = c.Apply(chain.WarrantInfo{Exists: true, Epoch: 1})
+		}
+	})
 }
