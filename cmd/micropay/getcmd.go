@@ -74,10 +74,11 @@ func (a *app) get(cmd *cobra.Command, rawURL string, f getFlags) error {
 	if err != nil {
 		return err
 	}
-	var credited bool
+	var credited, retried bool
 	opts := consumer.TransportOptions{MaxPrice: price, MaxTotal: total, AllowPriceChange: f.allowPriceChange,
 		Observe: func(e consumer.Event) {
 			credited = credited || e.Kind == consumer.EventCredited
+			retried = retried || e.Kind == consumer.EventRetried
 			if !a.json {
 				fmt.Fprintln(os.Stderr, "micropay: "+e.String())
 			}
@@ -124,7 +125,7 @@ func (a *app) get(cmd *cobra.Command, rawURL string, f getFlags) error {
 	case a.json && f.output == "":
 		// the body is the output
 	case a.json:
-		a.printJSON(os.Stdout, map[string]any{"url": rawURL, "bytes": n, "paid": tr.Spent(), "file": f.output})
+		a.printJSON(os.Stdout, map[string]any{"url": rawURL, "bytes": n, "paid": tr.Spent(), "file": f.output, "retried": retried})
 	default:
 		fmt.Fprintf(os.Stderr, "paid %s for %s (%d bytes)\n", tokens(tr.Spent()), rawURL, n)
 	}
