@@ -191,3 +191,25 @@ func inEpoch(epoch uint32, set func(*WarrantInfo)) func(WarrantInfo) (WarrantInf
 		return before, true
 	}
 }
+
+// Paid sums what the settlement events of the receipt (settled, and each
+// item of settledMany) moved to the provider. Events that do not decode
+// count nothing.
+func (r *Receipt) Paid() uint64 {
+	var paid uint64
+	for _, ev := range r.Events {
+		switch ev.Topic {
+		case contract.TopicSettled:
+			if s, err := contract.DecodeSettled(ev.Payload); err == nil {
+				paid += s.Paid
+			}
+		case contract.TopicSettledMany:
+			if m, err := contract.DecodeSettledMany(ev.Payload); err == nil {
+				for _, it := range m.Items {
+					paid += it.Paid
+				}
+			}
+		}
+	}
+	return paid
+}

@@ -74,6 +74,17 @@ func TestChangesOfASettleMany(t *testing.T) {
 	require.Equal(t, chain.WarrantInfo{Exists: true, Epoch: 2, Balance: 10, LastOrdinal: 9, Paid: 90}, got)
 }
 
+func TestReceiptPaid(t *testing.T) {
+	payer, me := isc.NewRandomAgentID(), isc.NewRandomAgentID()
+	r := &chain.Receipt{Events: []*isc.Event{
+		event(contract.TopicSettled, &contract.Settled{Payer: payer, Provider: me, Epoch: 1, Paid: 40}),
+		event(contract.TopicWarrantClosed, &contract.WarrantClosed{Payer: payer, Provider: me, Epoch: 1, Refund: 999}),
+		event(contract.TopicSettledMany, &contract.SettledMany{Provider: me, Items: []contract.SettledItem{{Payer: payer, Epoch: 1, Paid: 2}, {Payer: me, Epoch: 1, Paid: 3}}}),
+		{Topic: contract.TopicSettled, Payload: []byte{1}},
+	}}
+	require.EqualValues(t, 45, r.Paid())
+}
+
 func TestChangesOfNeedARead(t *testing.T) {
 	payer, me := isc.NewRandomAgentID(), isc.NewRandomAgentID()
 	changes, err := chain.ChangesOf(chain.Block{Events: []*isc.Event{

@@ -9,7 +9,6 @@ import (
 
 	"github.com/micropay/micropay/client/chain"
 	"github.com/micropay/micropay/client/store"
-	"github.com/micropay/micropay/contract"
 )
 
 // Outcomes of a settlement attempt, as metrics label them.
@@ -309,7 +308,7 @@ func (p *Provider) settle(ctx context.Context, w *warrant) (*store.Settlement, e
 	outcome := OutcomeLanded
 	switch {
 	case err == nil:
-		s.State, s.Paid = store.Landed, settledPaid(receipt)
+		s.State, s.Paid = store.Landed, receipt.Paid()
 	case chain.IsRejected(err):
 		outcome = OutcomeRejected
 		s.State, s.Error = store.Failed, err.Error()
@@ -425,20 +424,6 @@ func (p *Provider) scheduleRetry(ctx context.Context, w *warrant, info chain.War
 		d = max(min(d, left/2), p.cfg.RetryMin)
 	}
 	w.retry.next = p.cfg.Clock.Now().Add(d)
-}
-
-// settledPaid sums what the settled events of a receipt paid.
-func settledPaid(r *chain.Receipt) uint64 {
-	var paid uint64
-	for _, ev := range r.Events {
-		if ev.Topic != contract.TopicSettled {
-			continue
-		}
-		if s, err := contract.DecodeSettled(ev.Payload); err == nil {
-			paid += s.Paid
-		}
-	}
-	return paid
 }
 
 func stateName(s store.SettlementState) string {
