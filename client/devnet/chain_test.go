@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/micropay/micropay/client/chain"
 	"github.com/micropay/micropay/client/devnet"
 	"github.com/micropay/micropay/client/waspchain"
 )
@@ -44,4 +45,29 @@ func TestDevnetChainNowIsItsLogicalClock(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, now.Equal(moved), "Now %s, the devnet's clock %s", now, moved)
 	require.Greater(t, now.Sub(time.Now()), 59*time.Minute)
+}
+
+// When the node goes away the subscription ends with an error (not with
+// the caller's context), so that the watcher falls back to reading the
+// chain and resubscribes.
+func TestFeedEndsWhenTheNodeGoesAway(t *testing.T) {
+	n := startNode(t, "")
+	c := n.connect(t)
+	ready, done := make(chan struct{}), make(chan error, 1)
+	go func() { done <- c.Follow(context.Background(), func() { close(ready) }, func(chain.Block) {}) }()
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("Follow ended before it was subscribed: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("not subscribed within 10 s")
+	}
+	n.stop(t)
+	select {
+	case err := <-done:
+		require.Error(t, err)
+		require.NotErrorIs(t, err, context.Canceled)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Follow did not end when the node went away")
+	}
 }
