@@ -146,9 +146,10 @@ type TransportOptions struct {
 	// to another, or that provider to other origins. Empty: none.
 	RepinOrigin string
 	// Observe, if set, is told of what the Transport did beyond paying
-	// (Event: a paid request sent again after a failure in transit). It is
-	// called on the request's goroutine, and must not block or call the
-	// Transport.
+	// (Event: a paid request sent again after a failure in transit, a
+	// piece the provider credited). It is called on the request's
+	// goroutine while payments to that provider wait, and must not block
+	// or call the Transport.
 	Observe func(Event)
 }
 
