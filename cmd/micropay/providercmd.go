@@ -63,7 +63,7 @@ and at once when a warrant is revoked, before its deadline minus --margin.`,
 	f.Duration("interval", 0, "also settle every warrant at this interval (0: no interval)")
 	f.String("schedule", "", `also settle on this cron schedule, e.g. "0 2 * * *" or "@hourly"`)
 	f.Duration("margin", 10*time.Minute, "settlement safety margin before a revoked warrant's deadline")
-	f.Duration("poll", 30*time.Second, "how often warrants with unsettled payments are checked for revocation")
+	f.Duration("poll", 30*time.Second, "while the node's event feed is down: how often warrants with unsettled payments are checked for revocation")
 	f.String("exposure-cap", "0", "most a warrant may owe unsettled (0: up to its balance)")
 	f.Bool("accept-store-mismatch", false, "start although the store lacks payments the chain settled (recorded in the store; asked once per finding)")
 	return cmd
