@@ -226,7 +226,7 @@ func (p *testProvider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.credit -= min(p.credit, p.price)
 	h, _ := x402.Encode(x402.PaymentResponse{
 		Success: true, Network: offer.Network, Payer: pl.Payload.Payer,
-		Extra: &x402.Settlement{Epoch: pay.Epoch, Ordinal: pay.Ordinal, Total: x402.Amount(pay.Total), Price: x402.Amount(in.Price)},
+		Extra: &x402.Settlement{Epoch: pay.Epoch, Ordinal: pay.Ordinal, Total: x402.Amount(pay.Total), Price: x402.Amount(in.Price), Credit: x402.Amount(p.credit)},
 	})
 	w.Header().Set(x402.HeaderResponse, h)
 	fmt.Fprintf(w, "piece %d", len(p.accepted))

@@ -489,7 +489,9 @@ func (t *Transport) signAndSend(req *http.Request, po paidOffer, a paying) (*htt
 			// includes this one either way. The piece cost its price,
 			// part of it paid before as the credit used.
 			a.held.spent = charge + price - a.amount
-			t.noteDoubt(req, po, p, out.res == nil)
+			// Clean only when the provider says it owes nothing more:
+			// a credit left over is for the next payment's 402 to state.
+			t.noteDoubt(req, po, p, out.res == nil || out.res.Extra == nil || out.res.Extra.Credit > 0)
 			t.noteAnswer(req, po, out)
 			return out.resp, nil, out.err
 		}

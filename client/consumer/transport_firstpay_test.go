@@ -1,6 +1,7 @@
 package consumer_test
 
 import (
+	"context"
 	"io"
 	"net"
 	"net/http"
@@ -308,6 +309,36 @@ func TestTransportCreditedPieceIsNotSpent(t *testing.T) {
 	_, err = get(t, &http.Client{Transport: tr2}, srv.URL+"/piece/3")
 	require.NoError(t, err)
 	require.EqualValues(t, 1_000, tr2.Spent())
+}
+
+func TestTransportStaysInDoubtWhileTheProviderOwesACredit(t *testing.T) {
+	s := newShop(t, 1_000)
+	s.addWarrant(t, 1_000_000)
+	tr, client := s.transport(t, consumer.TransportOptions{MaxPrice: 1_000, MaxTotal: 100_000})
+	_, err := get(t, client, s.srv.URL+"/piece/1")
+	require.NoError(t, err)
+	pos := s.position(t)
+	require.False(t, pos.Doubt)
+
+	// Two pieces failed after their payments were stored: the provider
+	// owes two prices, and the payer's state is in doubt.
+	s.prov.set(func(p *testProvider) { p.credit = 2_000 })
+	accepted, _, _ := s.prov.stats()
+	require.NoError(t, s.consumer.Payer.NoteDoubt(context.Background(), s.provider, accepted[0], true))
+	for i, want := range []struct {
+		requests int
+		doubt    bool
+	}{{2, true}, {2, false}, {1, false}} {
+		_, _, before := s.prov.stats()
+		_, err := get(t, client, s.srv.URL+"/piece")
+		require.NoError(t, err)
+		_, _, after := s.prov.stats()
+		require.Equal(t, want.requests, after-before, "piece %d: the 402 while a credit is owed, then pre-emptive", i)
+		require.Equal(t, want.doubt, s.position(t).Doubt, "piece %d", i)
+	}
+	accepted, _, _ = s.prov.stats()
+	require.EqualValues(t, 2_000, accepted[len(accepted)-1].Total, "four pieces received, two paid by the credit")
+	require.EqualValues(t, 4_000, tr.Spent(), "each piece cost its price")
 }
 
 func TestTransportPaysThroughThe402AfterAnUnknownOutcome(t *testing.T) {
