@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -76,7 +77,8 @@ func l1Node(t *testing.T) string {
 // TestCLITokenAndSeveralNodes: against a node with JWT authentication the
 // CLI says a token is wanted (exit 2) and works with --token
 // (MICROPAY_TOKEN), or with no token given --chain-id and --l1; a dead node
-// first in --node is passed over; funds withdraw moves L2 funds to L1.
+// first in --node is passed over; funds withdraw moves L2 funds to L1; the
+// config file can hold the nodes (a YAML list) and the token.
 func TestCLITokenAndSeveralNodes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the devnet as a process")
@@ -117,4 +119,10 @@ func TestCLITokenAndSeveralNodes(t *testing.T) {
 	r = mp(t, home, nodes, "--token", "s3cret", "funds", "deposit", "1_000_000")
 	require.Equal(t, exitUsage, r.code, r.stderr)
 	require.Contains(t, r.stderr, "--l1")
+
+	// The config-file form: a YAML list of nodes, the token.
+	cfg := "node: [" + strings.ReplaceAll(nodes, ",", ", ") + "]\ntoken: s3cret\n"
+	require.NoError(t, os.WriteFile(filepath.Join(home, "config.yaml"), []byte(cfg), 0o600))
+	r = ok(t, mp(t, home, "", "--json", "key", "show"))
+	require.Contains(t, r.stdout, shown.AgentID)
 }
