@@ -77,6 +77,22 @@ func TestSubmitDroppedIsReconciledByRequestID(t *testing.T) {
 	require.NoError(t, err)
 }
 
+// TestReceiptFromTheNextNode: the node that took the request drops every
+// wait for its receipt; Post waits on the next node for the same request
+// ID and returns the receipt there.
+func TestReceiptFromTheNextNode(t *testing.T) {
+	ctx := context.Background()
+	n := newTestNet(t, 2, "")
+	payer, provider := n.parties(t)
+	c := n.connect(t)
+	n.gates[0].dropWaits.Store(true)
+
+	rec, err := chain.AddWarrant(ctx, c, payer, chain.AddWarrantRequest{Provider: provider, Amount: 1_000_000, RegisterKey: true})
+	require.NoError(t, err)
+	require.Equal(t, []isc.RequestID{rec.RequestID}, n.gates[0].ids(), "submitted to the first node")
+	require.Empty(t, n.gates[1].ids(), "never re-submitted")
+}
+
 // TestAllNodesDeadIsUnreachable: when no node answers a submit, Post says
 // the outcome is unknown and that the nodes are unreachable.
 func TestAllNodesDeadIsUnreachable(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -29,12 +30,14 @@ import (
 // GET /v1/chains) answer 401 without "Authorization: Bearer <token>", as
 // wasp's JWT middleware does; with dropSubmit, it passes an off-ledger
 // request on to the devnet and then drops the connection unanswered, as a
-// node that dies right after accepting one. It records the ID of every
-// off-ledger request it receives.
+// node that dies right after accepting one; with dropWaits, its wait route
+// drops every connection. It records the ID of every off-ledger request it
+// receives.
 type gate struct {
 	h          http.Handler
 	token      string
 	dropSubmit atomic.Bool
+	dropWaits  atomic.Bool // the wait route drops the connection unanswered
 
 	mu        sync.Mutex
 	submitted []isc.RequestID
@@ -48,20 +51,28 @@ func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, `{"message":"missing or malformed jwt"}`)
 		return
 	}
+	if g.dropWaits.Load() && strings.HasSuffix(r.URL.Path, "/wait") {
+		hangUp(w)
+		return
+	}
 	if r.Method == http.MethodPost && r.URL.Path == "/v1/requests/offledger" {
 		body, _ := io.ReadAll(r.Body)
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		g.record(body)
 		if g.dropSubmit.Load() {
 			g.h.ServeHTTP(httptest.NewRecorder(), r)
-			conn, _, err := http.NewResponseController(w).Hijack()
-			if err == nil {
-				_ = conn.Close()
-			}
+			hangUp(w)
 			return
 		}
 	}
 	g.h.ServeHTTP(w, r)
+}
+
+// hangUp closes the connection of w without an answer.
+func hangUp(w http.ResponseWriter) {
+	if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+		_ = conn.Close()
+	}
 }
 
 func (g *gate) record(body []byte) {
