@@ -20,6 +20,7 @@ var _ chain.Observer = follower{}
 // A change the event does not fully describe is read from the chain.
 func (f follower) Changed(ctx context.Context, c chain.Change) {
 	p := f.p
+	p.lookups.news.Add(1)
 	w := p.cached(c.Payer)
 	if w == nil {
 		if c.Opened() {
@@ -52,6 +53,7 @@ func (f follower) Changed(ctx context.Context, c chain.Change) {
 // handed to the settler.
 func (f follower) CatchUp(ctx context.Context) {
 	p := f.p
+	p.lookups.news.Add(1)
 	p.lookups.misses.Purge()
 	for _, w := range p.snapshotWarrants() {
 		if err := p.reread(ctx, w); err != nil {

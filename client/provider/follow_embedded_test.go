@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/iotaledger/wasp/packages/isc"
 	"github.com/micropay/micropay/client/chain"
 	"github.com/micropay/micropay/client/provider"
 )
@@ -128,4 +129,67 @@ func TestPollsWhileTheFeedIsDown(t *testing.T) {
 		return h.info().Paid == 1_000
 	})
 	require.False(t, h.p.Following())
+}
+
+// A payment accepted after the revocation's event (nothing was pending
+// when it arrived) is settled at the next poll tick, from the state the
+// events keep, without polling the chain.
+func TestPaymentAfterRevocationIsSettledWhileFollowing(t *testing.T) {
+	h := newHarness(t, func(c *provider.Config) { c.Feed = c.Chain.(chain.Feed) })
+	h.run()
+	require.Eventually(t, h.p.Following, 10*time.Second, time.Millisecond)
+	news := provider.ChainNews(h.p)
+	_, err := chain.Revoke(h.ctx, h.chain, h.payerKey, h.prov, chain.DefaultRevokeDeposit)
+	require.NoError(t, err)
+	waitFor(t, "the revocation's event", func() bool { return provider.ChainNews(h.p) > news })
+	_, err = h.accept(h.next(1_000), 1_000) // an hour before the deadline: allowed
+	require.NoError(t, err)
+	waitFor(t, "the payment paid since the revocation to be settled", func() bool {
+		h.clock.Add(time.Second)
+		return h.info().Paid == 1_000
+	})
+	require.True(t, h.p.Following(), "settled while following, not by a poll")
+}
+
+// racingChain makes the provider's first read of the payer's warrant race
+// its revocation: the read is taken, then the warrant is revoked and its
+// event handled by the provider (which holds no state for the payer yet),
+// and only then does the read return, stale.
+type racingChain struct {
+	chain.Chain
+	race func()
+	once sync.Once
+}
+
+func (r *racingChain) WarrantInfo(ctx context.Context, payer, prov isc.AgentID) (chain.WarrantInfo, error) {
+	info, err := r.Chain.WarrantInfo(ctx, payer, prov)
+	r.once.Do(r.race)
+	return info, err
+}
+
+// A look-up that read the warrant before an event the provider could not
+// apply (it held no state for the warrant yet) does not keep that read:
+// the revocation is known at the first payment, which the provider then
+// settles.
+func TestFirstLookupRacingARevocationIsNotFooled(t *testing.T) {
+	racing := &racingChain{}
+	h := newHarness(t, func(c *provider.Config) {
+		racing.Chain = c.Chain
+		c.Chain, c.Feed = racing, c.Chain.(chain.Feed)
+	})
+	racing.race = func() {
+		before := provider.ChainNews(h.p)
+		_, err := chain.Revoke(h.ctx, h.chain, h.payerKey, h.prov, chain.DefaultRevokeDeposit)
+		require.NoError(t, err)
+		waitFor(t, "the provider to see the revocation", func() bool { return provider.ChainNews(h.p) > before })
+	}
+	h.run()
+	require.Eventually(t, h.p.Following, 10*time.Second, time.Millisecond)
+	_, err := h.accept(h.next(1_000), 1_000)
+	require.NoError(t, err)
+	require.NotZero(t, h.p.Warrants()[0].Deadline, "the provider knows the warrant is revoked")
+	waitFor(t, "the settlement", func() bool {
+		h.clock.Add(time.Second)
+		return h.info().Paid == 1_000
+	})
 }

@@ -7,6 +7,7 @@ import (
 	"math"
 	"net"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -99,6 +100,10 @@ type lookups struct {
 	misses  *lru.Cache[string, miss]
 	clients *lru.Cache[string, *rate.Limiter]
 	flight  singleflight.Group
+	// news counts what the event feed told (changes, catch-ups): a look-up
+	// during which it moved may have read the chain before the news, which
+	// then found no state to apply to.
+	news atomic.Uint64
 }
 
 func newLookups(limits LookupLimits, clk clock.Clock) (*lookups, error) {
@@ -203,13 +208,16 @@ func (p *Provider) lookup(ctx context.Context, client string, payer isc.AgentID)
 // creates the provider's state for the warrant.
 func (p *Provider) load(ctx context.Context, payer isc.AgentID) (*warrant, error) {
 	key := string(payer.Bytes())
+	news := p.lookups.news.Load()
 	info, err := p.cfg.Chain.WarrantInfo(ctx, payer, p.agent)
 	if err != nil {
 		return nil, fmt.Errorf("read warrant of %s: %w", payer, err)
 	}
 	if !info.Exists {
 		m := miss{info: info, reason: ReasonNoWarrant}
-		p.lookups.remember(key, m)
+		if p.lookups.news.Load() == news { // else the warrant may have opened since the read
+			p.lookups.remember(key, m)
+		}
 		return nil, m.rejection(payer, p.agent)
 	}
 	pk, err := p.cfg.Chain.PublicKey(ctx, payer)
@@ -229,6 +237,11 @@ func (p *Provider) load(ctx context.Context, payer isc.AgentID) (*warrant, error
 		return w, nil // created meanwhile from another path
 	}
 	w := &warrant{id: id, payer: payer, info: info, infoRead: read, pubKey: pk}
+	if p.lookups.news.Load() != news {
+		// An event may have changed the warrant after the read, before it had
+		// state here to change: its first use reads it again.
+		w.infoRead = time.Time{}
+	}
 	p.warrants[id] = w
 	return w, nil
 }

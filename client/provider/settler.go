@@ -104,8 +104,10 @@ func (p *Provider) Run(ctx context.Context) error {
 // RunOnce does, synchronously, the settlement work due at the provider
 // clock's current time: on its first call what Run does on start (resume
 // unfinished settlements, settle pending payments), then triggered
-// warrants, a poll for revocations when one is due and the event feed is
-// not live, the schedule and due retries. Simulations drive a provider with
+// warrants, every PollInterval a poll for revocations (while the event
+// feed is live instead a settlement of revoked warrants paid since, from
+// the state the events keep, without a read), the schedule and due
+// retries. Simulations drive a provider with
 // it and a mock clock instead of Run, for deterministic runs.
 func (p *Provider) RunOnce(ctx context.Context) {
 	s := p.settler
@@ -124,7 +126,9 @@ func (p *Provider) RunOnce(ctx context.Context) {
 		}
 	}
 	if !now.Before(s.nextPoll) {
-		if !p.Following() {
+		if p.Following() {
+			p.settleRevokedPending(ctx)
+		} else {
 			p.poll(ctx)
 		}
 		s.nextPoll = now.Add(p.cfg.PollInterval)
@@ -226,6 +230,19 @@ func (p *Provider) poll(ctx context.Context) {
 				why = "revoked, still pending"
 			}
 			p.settleLogged(ctx, w, why)
+		}
+	}
+}
+
+// settleRevokedPending settles the revoked warrants that have payments
+// pending, as the provider's state (kept by the event feed) shows them,
+// without reading the chain: payments accepted after the revocation's event
+// triggered nothing, since nothing was pending then. A poll would settle
+// them, at the same pace; the events made the read unnecessary.
+func (p *Provider) settleRevokedPending(ctx context.Context) {
+	for _, w := range p.withReceipts() {
+		if st := w.state(); st.pendingOrdinal() && st.info.Revoked() {
+			p.settleLogged(ctx, w, "revoked, paid since")
 		}
 	}
 }
