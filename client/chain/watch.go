@@ -30,9 +30,12 @@ type Observer interface {
 type WatcherConfig struct {
 	Feed     Feed
 	Provider isc.AgentID // whose warrants are watched
-	// Buffer bounds the blocks held between the feed and the observer;
-	// beyond it blocks are dropped and the observer catches up. Default 256.
-	Buffer int
+	// Buffer bounds the blocks held between the feed and the observer, and
+	// BufferedChanges the changes they carry (a block is reduced to the
+	// provider's changes as it arrives, so other contracts' and providers'
+	// events are not held); beyond either, blocks are dropped and the
+	// observer catches up. Defaults 256 and 4,096.
+	Buffer, BufferedChanges int
 	// RetryMin and RetryMax bound the wait before resubscribing after the
 	// feed broke. Defaults 500 ms, 30 s.
 	RetryMin, RetryMax time.Duration
@@ -51,6 +54,7 @@ type Watcher struct {
 	cfg     WatcherConfig
 	live    atomic.Bool
 	dropped atomic.Bool
+	held    atomic.Int64  // changes in the buffer
 	last    atomic.Uint64 // index of the latest block handled, +1; 0 = none
 }
 
@@ -58,6 +62,9 @@ type Watcher struct {
 func NewWatcher(cfg WatcherConfig) *Watcher {
 	if cfg.Buffer <= 0 {
 		cfg.Buffer = 256
+	}
+	if cfg.BufferedChanges <= 0 {
+		cfg.BufferedChanges = 4096
 	}
 	if cfg.RetryMin <= 0 {
 		cfg.RetryMin = 500 * time.Millisecond
@@ -84,11 +91,14 @@ func (w *Watcher) LastBlock() (uint32, bool) {
 	return uint32(n - 1), n != 0
 }
 
-// item is what the feed hands the watcher: a block, or the news that a
+// item is what the feed hands the watcher: a block reduced to the
+// provider's changes (or why it could not be), or the news that a
 // subscription is in place.
 type item struct {
-	block Block
-	ready bool
+	index   uint32
+	changes []Change
+	err     error // the block's events could not be followed
+	ready   bool
 }
 
 // Run follows the feed until ctx ends, resubscribing with backoff when it
@@ -121,22 +131,42 @@ func (w *Watcher) follow(ctx context.Context, obs Observer) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	items := make(chan item, w.cfg.Buffer)
+	kick := make(chan struct{}, 1) // wakes the loop after a drop, however idle the chain
+	drop := func() {
+		w.dropped.Store(true)
+		select {
+		case kick <- struct{}{}:
+		default:
+		}
+	}
 	offer := func(it item) {
+		n := int64(len(it.changes))
+		if w.held.Add(n) > int64(w.cfg.BufferedChanges) {
+			w.held.Add(-n)
+			drop()
+			return
+		}
 		select {
 		case items <- it:
 		default:
-			w.dropped.Store(true)
+			w.held.Add(-n)
+			drop()
 		}
+	}
+	deliver := func(b Block) {
+		changes, err := ChangesOf(b, w.cfg.Provider)
+		offer(item{index: b.Index, changes: changes, err: err})
 	}
 	done := make(chan error, 1)
 	go func() {
-		done <- w.cfg.Feed.Follow(ctx, func() { offer(item{ready: true}) }, func(b Block) { offer(item{block: b}) })
+		done <- w.cfg.Feed.Follow(ctx, func() { offer(item{ready: true}) }, deliver)
 	}()
 	subscribed := false
 	for {
 		select {
 		case err := <-done:
 			return err
+		case <-kick:
 		case it := <-items:
 			switch {
 			case it.ready:
@@ -144,13 +174,21 @@ func (w *Watcher) follow(ctx context.Context, obs Observer) error {
 				w.last.Store(0) // blocks are counted afresh from this subscription
 				w.catchUp(ctx, obs)
 			case subscribed:
-				w.handle(ctx, obs, it.block)
+				w.catchUpIfDropped(ctx, obs) // a dropped block came before this one
+				w.handle(ctx, obs, it)
 			}
+			w.held.Add(-int64(len(it.changes)))
 		}
-		if subscribed && w.dropped.Swap(false) {
-			w.cfg.Log.Warn("event feed: blocks dropped while the observer was busy; catching up")
-			w.catchUp(ctx, obs)
+		if subscribed {
+			w.catchUpIfDropped(ctx, obs)
 		}
+	}
+}
+
+func (w *Watcher) catchUpIfDropped(ctx context.Context, obs Observer) {
+	if w.dropped.Swap(false) {
+		w.cfg.Log.Warn("event feed: blocks dropped (the observer was busy, or a block held too many changes); catching up")
+		w.catchUp(ctx, obs)
 	}
 }
 
@@ -162,23 +200,22 @@ func (w *Watcher) catchUp(ctx context.Context, obs Observer) {
 }
 
 // handle passes one block's changes to obs; a block that does not follow
-// the last one handled, or whose events do not decode, makes it catch up
-// instead.
-func (w *Watcher) handle(ctx context.Context, obs Observer, b Block) {
+// the last one handled, or whose events could not be followed, makes it
+// catch up instead.
+func (w *Watcher) handle(ctx context.Context, obs Observer, it item) {
 	prev, seen := w.LastBlock()
-	w.last.Store(uint64(b.Index) + 1)
-	if seen && b.Index != prev+1 {
-		w.cfg.Log.Warn("event feed: blocks missing; catching up", "after", prev, "got", b.Index)
+	w.last.Store(uint64(it.index) + 1)
+	if seen && it.index != prev+1 {
+		w.cfg.Log.Warn("event feed: blocks missing; catching up", "after", prev, "got", it.index)
 		w.catchUp(ctx, obs)
 		return
 	}
-	changes, err := ChangesOf(b, w.cfg.Provider)
-	if err != nil {
-		w.cfg.Log.Warn("event feed: undecodable event; catching up", "err", err)
+	if it.err != nil {
+		w.cfg.Log.Warn("event feed: an event it cannot follow; catching up", "err", it.err)
 		w.catchUp(ctx, obs)
 		return
 	}
-	for _, c := range changes {
+	for _, c := range it.changes {
 		obs.Changed(ctx, c)
 	}
 }

@@ -192,3 +192,28 @@ func TestWatcherResubscribesAfterTheFeedBreaks(t *testing.T) {
 	require.Equal(t, "change 30", rec.next(t))
 	require.True(t, w.Live())
 }
+
+// A block with more of the provider's changes than the watcher may hold is
+// dropped, and the watcher catches up at once, before the next block and
+// even if none comes.
+func TestWatcherDropsABlockWithMoreChangesThanItMayHold(t *testing.T) {
+	me := isc.NewRandomAgentID()
+	rec := newRecorder()
+	feed := &scriptedFeed{scripts: []func(context.Context, func(), func(chain.Block)) error{
+		func(ctx context.Context, ready func(), deliver func(chain.Block)) error {
+			ready()
+			<-rec.caught
+			big := chain.Block{Index: 1}
+			for i := 0; i < 10; i++ {
+				big.Events = append(big.Events, addedBlock(1, me).Events...)
+			}
+			deliver(big)
+			<-ctx.Done()
+			return ctx.Err()
+		},
+	}}
+	startWatcher(t, chain.WatcherConfig{Feed: feed, Provider: me, BufferedChanges: 5}, rec)
+	require.Equal(t, "catch up", rec.next(t))
+	require.Equal(t, "catch up", rec.next(t), "the dropped block is caught up with while the chain is idle")
+	require.Empty(t, rec.log, "none of its changes is delivered")
+}
