@@ -97,7 +97,7 @@ func (a *app) rootCommand() *cobra.Command {
 		&cobra.Group{ID: "local", Title: "Local chain, simulation and demo:"})
 	root.AddCommand(
 		a.keyCommand(), a.warrantCommand(), a.getCommand(), a.fundsCommand(),
-		a.providerCommand(),
+		a.providerCommand(), a.facilitatorCommand(),
 		a.devnetCommand(), a.faucetCommand(), a.simCommand(), a.demoCommand(), newLifecycleCmd(),
 	)
 	refuseUnknownSubcommands(root)

@@ -185,20 +185,9 @@ func (a *app) serveProvider(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	servers := make([]*provider.Server, 0, 2)
-	for _, l := range []struct {
-		addr string
-		cfg  provider.ServerConfig
-		h    http.Handler
-	}{{a.v.GetString("listen"), provider.ServerConfig{}, public}, {a.v.GetString("admin"), adminServerConfig(), admin}} {
-		s, err := provider.Listen(l.addr, l.cfg, l.h)
-		if err != nil {
-			for _, s := range servers {
-				_ = s.Close()
-			}
-			return withHint(err, exitUsage, "is another provider running? choose other --listen / --admin addresses")
-		}
-		servers = append(servers, s)
+	servers, err := listenAll([]listener{{a.v.GetString("listen"), provider.ServerConfig{}, public}, {a.v.GetString("admin"), adminServerConfig(), admin}})
+	if err != nil {
+		return err
 	}
 	a.emit(map[string]any{"provider": p.Agent().String(), "service": "http://" + servers[0].Addr().String(),
 		"admin": "http://" + servers[1].Addr().String(), "adminToken": tokenPath, "meterToken": meterPath, "price": f.price, "store": sp.dir},
