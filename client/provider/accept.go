@@ -55,6 +55,10 @@ type Payment struct {
 	// of payers the provider does not know are rate-limited per Client.
 	// Empty for trusted callers: not limited.
 	Client string
+	// Pending stores the receipt as pending: the caller serves the piece
+	// and then reports with Conclude whether it was delivered. Without it
+	// the receipt is stored as served when Accept returns.
+	Pending bool
 }
 
 // Accepted is the acknowledgement of a stored payment.
@@ -64,6 +68,13 @@ type Accepted struct {
 	// Backed is what the warrant can still back beyond this payment's total:
 	// the next pieces the consumer can buy before topping up.
 	Backed uint64
+	// Replayed: the payment was the warrant's newest receipt, for the same
+	// resource; nothing new was charged and the piece is served again.
+	Replayed bool
+	// Credit is the warrant's credit after this payment: what the provider
+	// owes the payer for pieces paid and not delivered, taken off the
+	// price of the next ones.
+	Credit uint64
 }
 
 // Accept checks a payment against the provider's rules (payment.Accept,
@@ -73,13 +84,79 @@ type Accepted struct {
 // *RateLimitedError; either way nothing is stored. Payments of one warrant
 // are serialized; payments of different warrants proceed in parallel and
 // share the store's syncs.
+//
+// The price asked is in.Price less the warrant's credit (never below 0):
+// the credit adjusts what the provider asks, the payment rules stay the
+// contract's. A payment that is the warrant's newest receipt for the same
+// resource (a retry of a request whose answer was lost) is not charged
+// again: Accept returns it Replayed, and a credited one takes its credit
+// back, since its piece is being served after all (store.Store.Replay).
 func (p *Provider) Accept(ctx context.Context, in Payment) (*Accepted, error) {
 	start := p.cfg.Clock.Now()
 	acc, err := p.accept(ctx, in)
-	if m := p.cfg.Metrics; m != nil {
+	if err == nil && !in.Pending && acc.Receipt.Outcome == store.Pending {
+		acc, err = p.Conclude(ctx, acc, true) // a credited piece replayed
+	}
+	if m := p.cfg.Metrics; m != nil && (acc == nil || !acc.Replayed) {
 		m.observeIntake(acc, err, p.cfg.Clock.Since(start))
 	}
 	return acc, err
+}
+
+// errMaybeStored marks a failure to store a payment: the write may have
+// landed, so the outcome is unknown to the consumer, and a retry of the
+// same payment is free (a replay if it was stored).
+var errMaybeStored = errors.New("the payment may have been stored")
+
+// Conclude records how the piece a pending payment (Payment.Pending)
+// bought went: served, or credited when served is false, durably, before
+// it returns. It returns acc with the receipt's outcome and the warrant's
+// credit as they now are. A credited piece's price is taken off the next
+// payments of the warrant; a piece already concluded stays as it was,
+// except that a credited newest piece that was delivered after all is
+// served (see store.Store.Conclude).
+func (p *Provider) Conclude(ctx context.Context, acc *Accepted, served bool) (*Accepted, error) {
+	w, err := p.warrantFor(acc.Receipt.Warrant.Payer)
+	if err != nil {
+		return acc, err
+	}
+	w.intakeMu.Lock()
+	defer w.intakeMu.Unlock()
+	rec, credit, err := p.cfg.Store.Conclude(ctx, acc.Receipt.Key(), served)
+	if err != nil {
+		return acc, fmt.Errorf("conclude payment %d/%d: %w", acc.Receipt.Payment.Epoch, acc.Receipt.Payment.Ordinal, err)
+	}
+	w.record(rec, credit)
+	out := *acc
+	out.Receipt, out.Credit = rec, credit
+	return &out, nil
+}
+
+// record notes what the store now holds of receipt rec, the newest unless
+// a newer one is held, and the warrant's credit. The caller holds
+// w.intakeMu.
+func (w *warrant) record(rec store.Receipt, credit uint64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.credit = credit
+	n := w.newest.Payment
+	if !w.has || rec.Payment.Epoch > n.Epoch || (rec.Payment.Epoch == n.Epoch && rec.Payment.Ordinal >= n.Ordinal) {
+		w.newest, w.has = rec, true
+	}
+}
+
+// creditPending credits the pieces whose requests were cut off when the
+// provider last stopped (store.Store.CreditPending): New calls it before
+// it loads the warrants, so that no request of this provider is in flight.
+func (p *Provider) creditPending(ctx context.Context) error {
+	credited, err := p.cfg.Store.CreditPending(ctx, string(p.agent.Bytes()))
+	if err != nil {
+		return fmt.Errorf("provider: credit the pieces cut off at the last stop: %w", err)
+	}
+	for _, r := range credited {
+		p.cfg.Log.Info("credited a piece cut off at the last stop", "epoch", r.Payment.Epoch, "ordinal", r.Payment.Ordinal, "resource", r.Resource, "credit", r.Cost())
+	}
+	return nil
 }
 
 func (p *Provider) accept(ctx context.Context, in Payment) (*Accepted, error) {
@@ -95,25 +172,11 @@ func (p *Provider) accept(ctx context.Context, in Payment) (*Accepted, error) {
 	}
 	w.intakeMu.Lock()
 	defer w.intakeMu.Unlock()
-	ck, err := p.checkable(ctx, w)
-	if err != nil {
-		return nil, err
+	if newest, ok := w.replayOf(in); ok {
+		return p.replay(ctx, w, newest)
 	}
-	intake := ck.intake(in.Price, p.cfg.Margin)
-	if ck.info.Revoked() {
-		now, err := p.cfg.Chain.Now(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("read chain time: %w", err)
-		}
-		intake.Now = uint64(now.Unix())
-	}
-	sig := payment.Signed{Warrant: chain.PaymentWarrant(p.cfg.Chain, in.Payer, p.agent), PublicKey: ck.pubKey}
-	increment, err := payment.Accept(intake, in.Payment, sig)
+	ck, increment, err := p.judge(ctx, w, in)
 	if err != nil {
-		var re *payment.RuleError
-		if errors.As(err, &re) {
-			return nil, &Rejection{Reason: re.Reason.String(), Err: err}
-		}
 		return nil, err
 	}
 	unsettled := in.Payment.Total - ck.info.Paid
@@ -121,16 +184,18 @@ func (p *Provider) accept(ctx context.Context, in Payment) (*Accepted, error) {
 		p.settler.trigger(w)
 		return nil, reject(ReasonExposureCap, "unsettled amount would be %d, above the cap of %d; settling now, retry shortly", unsettled, cap)
 	}
-	rec := store.Receipt{Warrant: w.id, Payment: in.Payment, Price: increment, Resource: in.Resource, AcceptedAt: p.cfg.Clock.Now().UTC()}
+	rec := store.Receipt{Warrant: w.id, Payment: in.Payment, Price: increment, Asked: in.Price, Outcome: outcomeOf(in), Resource: in.Resource, AcceptedAt: p.cfg.Clock.Now().UTC()}
 	if err := p.cfg.Store.Append(ctx, rec); err != nil {
 		if errors.Is(err, store.ErrNotNewer) {
 			return nil, &Rejection{Reason: payment.ReasonNotIncreasing.String(), Err: err}
 		}
-		return nil, fmt.Errorf("store payment: %w", err)
+		return nil, fmt.Errorf("store payment: %w: %w", errMaybeStored, err)
 	}
-	w.mu.Lock()
-	w.newest, w.has = rec, true
-	w.mu.Unlock()
+	credit := ck.credit
+	if increment < in.Price {
+		credit -= in.Price - increment // payment.Accept checked increment >= in.Price - credit
+	}
+	w.record(rec, credit)
 	if p.cfg.Threshold > 0 && unsettled >= p.cfg.Threshold {
 		p.settler.trigger(w)
 	}
@@ -138,7 +203,50 @@ func (p *Provider) accept(ctx context.Context, in Payment) (*Accepted, error) {
 		Receipt:   rec,
 		Unsettled: unsettled,
 		Backed:    ck.info.Balance - unsettled, // payment.Accept checked unsettled <= balance
+		Credit:    credit,
 	}, nil
+}
+
+// outcomeOf is the outcome a receipt of in is stored with.
+func outcomeOf(in Payment) store.Outcome {
+	if in.Pending {
+		return store.Pending
+	}
+	return store.Served
+}
+
+// replayOf returns w's newest receipt if in is a retry of it: the same
+// payment, signature included, for the same resource. Only the newest is
+// served again; an older payment, or the newest for another resource, is
+// judged as a new payment and refused (its ordinal is not above the last).
+func (w *warrant) replayOf(in Payment) (store.Receipt, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.has || w.newest.Payment != in.Payment || w.newest.Resource != in.Resource {
+		return store.Receipt{}, false
+	}
+	return w.newest, true
+}
+
+// replay serves the newest receipt's piece again, charging nothing: the
+// store takes a credit for the piece back (it is being served after all),
+// durably, before the piece is served. The caller holds w.intakeMu.
+func (p *Provider) replay(ctx context.Context, w *warrant, newest store.Receipt) (*Accepted, error) {
+	rec, credit, err := p.cfg.Store.Replay(ctx, newest.Key())
+	if err != nil {
+		return nil, fmt.Errorf("replay payment %d/%d: %w: %w", newest.Payment.Epoch, newest.Payment.Ordinal, errMaybeStored, err)
+	}
+	w.record(rec, credit)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	acc := &Accepted{Receipt: rec, Replayed: true, Credit: credit}
+	if rec.Payment.Epoch == w.info.Epoch && rec.Payment.Total >= w.info.Paid {
+		acc.Unsettled = rec.Payment.Total - w.info.Paid
+	}
+	if acc.Unsettled <= w.info.Balance {
+		acc.Backed = w.info.Balance - acc.Unsettled
+	}
+	return acc, nil
 }
 
 // checked is what a payment is checked against: a copy of the warrant's
@@ -148,6 +256,7 @@ type checked struct {
 	pubKey []byte
 	newest store.Receipt
 	has    bool
+	credit uint64
 }
 
 // intake is the payment rules' view of the warrant for a piece of price.
@@ -173,7 +282,7 @@ func (p *Provider) checkable(ctx context.Context, w *warrant) (checked, error) {
 		return checked{}, err
 	}
 	w.mu.Lock()
-	ck := checked{info: w.info, pubKey: w.pubKey, newest: w.newest, has: w.has}
+	ck := checked{info: w.info, pubKey: w.pubKey, newest: w.newest, has: w.has, credit: w.credit}
 	w.mu.Unlock()
 	if !ck.info.Exists {
 		return ck, noWarrant(w.payer, p.agent)
@@ -238,6 +347,7 @@ type Position struct {
 	LastTotal   uint64
 	Backed      uint64 // what the warrant can still back beyond LastTotal
 	Deadline    uint64 // unix s; 0 when not revoked
+	Credit      uint64 // owed to the payer for pieces paid and not delivered
 }
 
 // Position returns payer's standing, reading the chain if the provider
@@ -264,7 +374,7 @@ func (p *Provider) position(ctx context.Context, client string, payer isc.AgentI
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	pos := Position{Exists: w.info.Exists, Epoch: w.info.Epoch, LastOrdinal: w.info.LastOrdinal, LastTotal: w.info.Paid, Deadline: w.info.Deadline}
+	pos := Position{Exists: w.info.Exists, Epoch: w.info.Epoch, LastOrdinal: w.info.LastOrdinal, LastTotal: w.info.Paid, Deadline: w.info.Deadline, Credit: w.credit}
 	if w.has && w.newest.Payment.Epoch == w.info.Epoch {
 		pos.LastOrdinal = max(pos.LastOrdinal, w.newest.Payment.Ordinal)
 		pos.LastTotal = max(pos.LastTotal, w.newest.Payment.Total)

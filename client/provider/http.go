@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
@@ -12,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/iotaledger/wasp/packages/isc"
+	"github.com/micropay/micropay/client/store"
 	"github.com/micropay/micropay/client/x402"
 	"github.com/micropay/micropay/contract"
 	"github.com/micropay/micropay/contract/payment"
@@ -44,7 +46,18 @@ const maxTimeout = 60
 // header. A refused payment gets 402 again, with the reason; a malformed
 // header gets 400; a client that named too many payers the provider does not
 // know gets 429 with Retry-After (see LookupLimits); a failure to check or
-// store gets 503 and no service.
+// store gets 503 and no service (with PAYMENT-RESPONSE outcome "unknown"
+// when the payment may have been stored: a retry of it is free).
+//
+// A consumer pays only for pieces it received. The payment is stored
+// pending; when next has written its whole response (and it was flushed)
+// the piece is concluded served. When next answers 5xx, the piece is
+// credited durably before that status is written, and PAYMENT-RESPONSE
+// says so (charged 0, the credit), so the next payment of the warrant may
+// fall short of the price by the credit. A write that fails (the client
+// went away) or a panic in next credits the piece too. A payment that
+// repeats the warrant's newest receipt for the same resource is served
+// again without a new charge (outcome "replayed").
 func (p *Provider) Paywall(price PriceFunc, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		offer := price(r)
@@ -77,7 +90,8 @@ func (p *Provider) Paywall(price PriceFunc, next http.Handler) http.Handler {
 			httpError(w, http.StatusBadRequest, ReasonMalformed, err)
 			return
 		}
-		acc, err := p.Accept(r.Context(), Payment{Payer: payer, Payment: pay, Price: offer.Price, Resource: r.URL.Path, Client: ClientKey(r.RemoteAddr)})
+		in := Payment{Payer: payer, Payment: pay, Price: offer.Price, Resource: r.URL.Path, Client: ClientKey(r.RemoteAddr), Pending: true}
+		acc, err := p.Accept(r.Context(), in)
 		if rej, ok := IsRejection(err); ok {
 			p.paymentRequired(w, r, res, offer, payer, rej.Err.Error(), rej.Reason)
 			return
@@ -86,14 +100,117 @@ func (p *Provider) Paywall(price PriceFunc, next http.Handler) http.Handler {
 			return
 		}
 		if err != nil {
-			httpError(w, http.StatusServiceUnavailable, "unavailable", err)
+			p.unavailable(w, in, err)
 			return
 		}
-		resp, _ := x402.Encode(p.paymentResponse(payer, acc))
-		w.Header().Set(x402.HeaderResponse, resp)
-		next.ServeHTTP(w, r)
+		p.serve(w, r, acc, next)
 	})
 }
+
+// unavailable answers 503 to a payment that could not be checked or
+// stored; when it may have been stored, PAYMENT-RESPONSE says the outcome
+// is unknown and that a retry of the same payment is free.
+func (p *Provider) unavailable(w http.ResponseWriter, in Payment, err error) {
+	if errors.Is(err, errMaybeStored) {
+		pay := in.Payment
+		resp, _ := x402.Encode(x402.PaymentResponse{
+			ErrorReason: x402.ReasonOutcomeUnknown, Network: x402.Network(p.ChainID().String()), Payer: in.Payer.String(),
+			Extra: &x402.Settlement{Epoch: pay.Epoch, Ordinal: pay.Ordinal, Total: x402.Amount(pay.Total), Outcome: x402.OutcomeUnknown},
+		})
+		w.Header().Set(x402.HeaderResponse, resp)
+		httpError(w, http.StatusServiceUnavailable, x402.ReasonOutcomeUnknown, fmt.Errorf("%w; retrying the same payment is free: %w", errMaybeStored, err))
+		return
+	}
+	httpError(w, http.StatusServiceUnavailable, "unavailable", err)
+}
+
+// serve runs next for the accepted pending payment acc and concludes the
+// piece: credited, durably, before a 5xx status goes out, or when a write
+// fails or next panics; served once next returned and its response was
+// flushed.
+func (p *Provider) serve(w http.ResponseWriter, r *http.Request, acc *Accepted, next http.Handler) {
+	ctx := context.WithoutCancel(r.Context()) // conclude even when the client has gone
+	payer := acc.Receipt.Warrant.Payer
+	pw := &pieceWriter{ResponseWriter: w}
+	pw.fail = func() {
+		pw.header(p.conclude(ctx, acc, payer, false))
+	}
+	pw.header(p.paymentResponse(acc))
+	concluded := false
+	defer func() {
+		if !concluded && !pw.failed {
+			p.conclude(ctx, acc, payer, false) // next panicked
+		}
+	}()
+	next.ServeHTTP(pw, r)
+	concluded = true
+	if pw.failed {
+		return
+	}
+	if err := http.NewResponseController(pw.ResponseWriter).Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		pw.writeErr = err
+	}
+	p.conclude(ctx, acc, payer, pw.writeErr == nil)
+}
+
+// conclude concludes the piece of acc and returns the PAYMENT-RESPONSE
+// that tells how it went; a failure to record it is logged and told as
+// an unknown outcome (the receipt stays pending, credited at the next
+// start, and a retry of the payment is served as a replay).
+func (p *Provider) conclude(ctx context.Context, acc *Accepted, payer string, served bool) x402.PaymentResponse {
+	done, err := p.Conclude(ctx, acc, served)
+	if err != nil {
+		p.cfg.Log.Error("record how a paid piece went", "payer", fmt.Sprintf("%x", payer), "ordinal", acc.Receipt.Payment.Ordinal, "served", served, "err", err)
+		resp := p.paymentResponse(acc)
+		resp.Success, resp.ErrorReason = false, x402.ReasonOutcomeUnknown
+		resp.Extra.Price, resp.Extra.Outcome = 0, x402.OutcomeUnknown
+		return resp
+	}
+	return p.paymentResponse(done)
+}
+
+// pieceWriter watches a paid response: before a 5xx status is written it
+// calls fail, which credits the piece and sets PAYMENT-RESPONSE; it keeps
+// the first write error.
+type pieceWriter struct {
+	http.ResponseWriter
+	fail     func()
+	status   int // first final status written; 0 before
+	failed   bool
+	writeErr error
+}
+
+// header sets the PAYMENT-RESPONSE header to resp.
+func (pw *pieceWriter) header(resp x402.PaymentResponse) {
+	h, _ := x402.Encode(resp)
+	pw.Header().Set(x402.HeaderResponse, h)
+}
+
+func (pw *pieceWriter) WriteHeader(code int) {
+	if pw.status == 0 && code >= http.StatusOK { // 1xx are interim
+		pw.status = code
+		if code >= http.StatusInternalServerError {
+			pw.failed = true
+			pw.fail()
+		}
+	}
+	pw.ResponseWriter.WriteHeader(code)
+}
+
+func (pw *pieceWriter) Write(b []byte) (int, error) {
+	if pw.status == 0 {
+		pw.WriteHeader(http.StatusOK)
+	}
+	n, err := pw.ResponseWriter.Write(b)
+	if err != nil && pw.writeErr == nil {
+		pw.writeErr = err
+	}
+	return n, err
+}
+
+// Unwrap gives http.ResponseController the underlying writer (Flush,
+// deadlines).
+func (pw *pieceWriter) Unwrap() http.ResponseWriter { return pw.ResponseWriter }
 
 // checkAccepted checks that a payment names this provider, chain and scheme.
 func (p *Provider) checkAccepted(a x402.Requirements) error {
@@ -132,6 +249,7 @@ func (p *Provider) paymentRequired(w http.ResponseWriter, r *http.Request, res x
 			req.Extra.Payer = payer.String()
 			req.Extra.Epoch, req.Extra.LastOrdinal, req.Extra.Deadline = pos.Epoch, pos.LastOrdinal, pos.Deadline
 			req.Extra.LastTotal, req.Extra.Backed = x402.Amount(pos.LastTotal), x402.Amount(pos.Backed)
+			req.Extra.Credit = x402.Amount(pos.Credit)
 		}
 	}
 	pr := x402.PaymentRequired{X402Version: x402.Version, Error: msg, Reason: reason, Resource: res, Accepts: []x402.Requirements{req}}
@@ -144,15 +262,36 @@ func (p *Provider) paymentRequired(w http.ResponseWriter, r *http.Request, res x
 	writeJSON(w, http.StatusPaymentRequired, map[string]any{"error": msg, "reason": reason, "accepts": pr.Accepts})
 }
 
-func (p *Provider) paymentResponse(payer isc.AgentID, acc *Accepted) x402.PaymentResponse {
+// paymentResponse is the PAYMENT-RESPONSE of acc: served (Price is what
+// the payment added to the total), replayed (Price 0) or credited
+// (Success false, Price 0).
+func (p *Provider) paymentResponse(acc *Accepted) x402.PaymentResponse {
 	pay := acc.Receipt.Payment
-	return x402.PaymentResponse{
-		Success: true, Network: x402.Network(p.ChainID().String()), Payer: payer.String(),
+	resp := x402.PaymentResponse{
+		Success: true, Network: x402.Network(p.ChainID().String()), Payer: p.payerString(acc.Receipt.Warrant.Payer),
 		Extra: &x402.Settlement{
 			Epoch: pay.Epoch, Ordinal: pay.Ordinal, Total: x402.Amount(pay.Total), Price: x402.Amount(acc.Receipt.Price),
 			Backed: x402.Amount(acc.Backed), Unsettled: x402.Amount(acc.Unsettled),
+			Outcome: x402.OutcomeServed, Credit: x402.Amount(acc.Credit),
 		},
 	}
+	switch {
+	case acc.Receipt.Outcome == store.Credited:
+		resp.Success, resp.ErrorReason = false, x402.ReasonCredited
+		resp.Extra.Price, resp.Extra.Outcome = 0, x402.OutcomeCredited
+	case acc.Replayed:
+		resp.Extra.Price, resp.Extra.Outcome = 0, x402.OutcomeReplayed
+	}
+	return resp
+}
+
+// payerString formats the payer of a warrant ID as an agent ID.
+func (p *Provider) payerString(payerBytes string) string {
+	a, err := isc.AgentIDFromBytes([]byte(payerBytes))
+	if err != nil {
+		return fmt.Sprintf("%x", payerBytes)
+	}
+	return a.String()
 }
 
 // PayRequest is the body of a POST to PayHandler: a payment relayed by a
@@ -189,7 +328,11 @@ const maxPayBody = 4 << 10
 
 // PayHandler returns the endpoint of trusted meters: payments POSTed as JSON
 // PayRequest with the meter credential, each buying one piece at the
-// configured price. It answers 200 with a PayResponse once stored, 401
+// configured price (less the warrant's credit). A meter that did not get
+// the answer posts the same payment and resource again: it is answered
+// as a replay (receipt outcome "replayed", price 0), not charged again.
+// The piece counts as served once the answer is written; a provider that
+// stops before that credits it. It answers 200 with a PayResponse once stored, 401
 // without the credential, 402 with {"reason", "error"} when refused, 400
 // when malformed, 413 when the body is over 4 KiB, 503 when the payment
 // could not be checked or stored. The meter's look-ups of unknown payers
@@ -219,16 +362,19 @@ func (p *Provider) PayHandler(cfg PayConfig) (http.Handler, error) {
 			httpError(w, status, ReasonMalformed, err)
 			return
 		}
+		in.Pending = true
 		acc, err := p.Accept(r.Context(), in)
 		if rej, ok := IsRejection(err); ok {
 			httpError(w, http.StatusPaymentRequired, rej.Reason, rej.Err)
 			return
 		}
 		if err != nil {
-			httpError(w, http.StatusServiceUnavailable, "unavailable", err)
+			p.unavailable(w, in, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, PayResponse{Accepted: true, Receipt: *p.paymentResponse(in.Payer, acc).Extra})
+		p.serve(w, r, acc, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			writeJSON(w, http.StatusOK, PayResponse{Accepted: true, Receipt: *p.paymentResponse(acc).Extra})
+		}))
 	}), nil
 }
 

@@ -134,7 +134,8 @@ type warrant struct {
 	gen      uint64    // counts changes of info: a read started before one is stale
 	pubKey   []byte
 	newest   store.Receipt
-	has      bool // newest is set
+	has      bool   // newest is set
+	credit   uint64 // the store's credit of the warrant; written under intakeMu and mu
 
 	settleMu sync.Mutex
 	retry    retryState
@@ -151,6 +152,9 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 		return nil, err
 	}
 	p := &Provider{cfg: cfg, agent: chain.AgentOf(cfg.Key), warrants: map[store.WarrantID]*warrant{}, lookups: lk}
+	if err := p.creditPending(ctx); err != nil {
+		return nil, err
+	}
 	sums, err := cfg.Store.Warrants(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("provider: load warrants: %w", err)
@@ -163,7 +167,7 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 		if err != nil {
 			return nil, fmt.Errorf("provider: load warrants: %w", err)
 		}
-		w.newest, w.has = s.Newest, true
+		w.newest, w.has, w.credit = s.Newest, true, s.Credit
 	}
 	if err := p.checkStore(ctx, sums); err != nil {
 		return nil, err

@@ -96,22 +96,22 @@ func notNewer(r Receipt, epoch uint32, ordinal uint64) error {
 }
 
 // appendCredit returns the credit of r's warrant once r is appended to a
-// warrant holding credit: credit + r.Price - r.Cost(). It refuses an
-// outcome other than Served or Pending, and a receipt short of its cost by
-// more than the credit (ErrUnderpaid).
+// warrant holding credit: less what r falls short of its cost by. Paying
+// more than the cost adds no credit (a consumer's choice, not the
+// provider's debt). It refuses an outcome other than Served or Pending,
+// and a receipt short of its cost by more than the credit (ErrUnderpaid).
 func appendCredit(r Receipt, credit uint64) (uint64, error) {
 	if r.Outcome != Served && r.Outcome != Pending {
 		return 0, fmt.Errorf("store: append receipt %d/%d of warrant %s as %s: a receipt is appended served or pending", r.Payment.Epoch, r.Payment.Ordinal, warrantHex(r.Warrant), r.Outcome)
 	}
-	have, err := addCredit(credit, r.Price)
-	if err != nil {
-		return 0, err
+	if r.Price >= r.Cost() {
+		return credit, nil
 	}
-	if have < r.Cost() {
+	if short := r.Cost() - r.Price; short > credit {
 		return 0, fmt.Errorf("append receipt %d/%d of warrant %s: price %d, credit %d, the piece costs %d: %w",
 			r.Payment.Epoch, r.Payment.Ordinal, warrantHex(r.Warrant), r.Price, credit, r.Cost(), ErrUnderpaid)
 	}
-	return have - r.Cost(), nil
+	return credit - (r.Cost() - r.Price), nil
 }
 
 // conclude returns r and its warrant's credit after its piece went as

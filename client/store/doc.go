@@ -28,9 +28,8 @@
 // piece be served again for a retried request: a credited one takes its
 // Cost back out of the credit and is concluded again, so a piece that is
 // credited and then delivered on retry is paid once and credited never.
-// The credit equals the newest total less the cost of the pieces not
-// credited: settling the newest payment of a warrant whose credit is 0
-// pays exactly for the pieces delivered.
+// Settling the newest payment of a warrant whose credit is 0 pays for the
+// pieces delivered (and any amount a payer chose to pay above a price).
 //
 // Two implementations share the Store interface and pass the same
 // conformance suite (package storetest): Pebble, durable, on

@@ -77,13 +77,13 @@ func (c exportConfig) row(r Receipt) exportRow {
 	}
 }
 
-// sold is what r's piece earned: its cost if it was served, 0 if it was
-// credited or is still pending.
+// sold is what r's piece earned: if it was served, its cost, or the price
+// paid when that is more; 0 if it was credited or is still pending.
 func sold(r Receipt) uint64 {
 	if r.Outcome != Served {
 		return 0
 	}
-	return r.Cost()
+	return max(r.Cost(), r.Price)
 }
 
 func (row exportRow) record() []string {
@@ -121,10 +121,11 @@ func neutralise(cell string) string {
 // epoch, ordinal, total, price, resource, accepted_at (AcceptedAtLayout),
 // signature (hex), outcome (served, credited or pending: see Outcome) and
 // sold. price is what the payment added to the cumulative total, which is
-// what the chain pays; sold is what the piece earned: its price (Cost)
-// when served, 0 when credited or pending, so a piece the consumer did not
-// receive is never counted as sold. The two sums differ by the credit the
-// provider holds for the payer (WarrantSummary.Credit). A resource that a spreadsheet would take for a
+// what the chain pays; sold is what the piece earned: its price (Cost, or
+// price when more was paid) when served, 0 when credited or pending, so a
+// piece the consumer did not receive is never counted as sold. Summed over
+// a warrant, the two differ by the credit the provider holds for the payer
+// (WarrantSummary.Credit). A resource that a spreadsheet would take for a
 // formula (starting with =, +, -, @, tab or carriage return) is written
 // with a leading ' so that it opens as text. On error, w may hold a
 // partial export.

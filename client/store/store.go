@@ -177,10 +177,10 @@ type Store interface {
 	// ErrNotNewer unless (epoch, ordinal) of r is above the newest stored
 	// for the warrant. Concurrent appends share syncs (group commit).
 	//
-	// r.Outcome is Served or Pending. The warrant's credit becomes credit +
-	// r.Price - r.Cost(): a payment that falls short of its piece's price
-	// uses the credit up, and one short by more than the credit fails with
-	// ErrUnderpaid, storing nothing.
+	// r.Outcome is Served or Pending. A payment that falls short of its
+	// piece's price (r.Price < r.Cost()) uses that much of the warrant's
+	// credit up; one short by more than the credit fails with
+	// ErrUnderpaid, storing nothing. Paying more adds no credit.
 	Append(ctx context.Context, r Receipt) error
 	// Conclude durably records how the piece of the receipt k went and
 	// returns the receipt as stored and the warrant's credit. A pending

@@ -76,6 +76,11 @@ func testOutcomes(t *testing.T, open func(*testing.T) store.Store) {
 		t.Fatalf("second use of one credit: %v, want ErrUnderpaid", err)
 	}
 	mustConclude(t, s, r3, true, store.Served, 0)
+	// Paying more than the price adds no credit.
+	mustAppend(t, s, pending(w, 4, 20, 15, 10))
+	if c := credit(t, s, w); c != 0 {
+		t.Fatalf("credit after an overpayment: %d, want 0", c)
+	}
 
 	// A credited receipt that is no longer the newest is not revived.
 	mustConclude(t, s, r2, true, store.Credited, 0)
@@ -86,7 +91,7 @@ func testOutcomes(t *testing.T, open func(*testing.T) store.Store) {
 	for _, r := range all(t, s, store.ReceiptFilter{Warrant: &w}) {
 		got = append(got, r.Outcome)
 	}
-	if want := []store.Outcome{store.Served, store.Credited, store.Served}; !equalOutcomes(got, want) {
+	if want := []store.Outcome{store.Served, store.Credited, store.Served, store.Pending}; !equalOutcomes(got, want) {
 		t.Fatalf("outcomes %v, want %v", got, want)
 	}
 }
