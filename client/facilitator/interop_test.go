@@ -1,6 +1,7 @@
 package facilitator_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/hex"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -91,18 +93,58 @@ func TestStockExpressAndFetchPayThroughTheFacilitator(t *testing.T) {
 	defer cancel()
 	run(t, ctx, jsDir, nil, npm, "run", "--silent", "build")
 	r := newRig(t)
-	const pieces = 5
-	env := []string{
+	out := run(t, ctx, filepath.Join(jsDir, "x402-micropay"), r.interopEnv(t), node, "dist/interop/express-fetch.js")
+	r.checkInterop(t, ctx, out)
+}
+
+// TestExampleExpressSellerSells: docs/examples/express-seller.mjs, run as
+// its README says, sells through the facilitator to the stock fetch
+// client, with the same outcome.
+func TestExampleExpressSellerSells(t *testing.T) {
+	node, npm := needNode(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	run(t, ctx, jsDir, nil, npm, "run", "--silent", "build")
+	r := newRig(t)
+	seller := exec.CommandContext(ctx, node, "express-seller.mjs")
+	seller.Dir = "../../docs/examples"
+	seller.Env = append(os.Environ(), "NETWORK=iota-isc:"+r.e.ID().String(), "PAY_TO="+r.prov.String(),
+		"FACILITATOR_URL="+r.url, "FACILITATOR_TOKEN="+token, fmt.Sprintf("PRICE=%d", price), "PORT=0")
+	stdout, err := seller.StdoutPipe()
+	require.NoError(t, err)
+	var stderr bytes.Buffer
+	seller.Stderr = &stderr
+	require.NoError(t, seller.Start())
+	defer func() { _ = seller.Process.Kill(); _ = seller.Wait() }()
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	require.NoError(t, err, "the example's first line; stderr:\n%s", stderr.String())
+	url, ok := strings.CutPrefix(strings.TrimSpace(line), "selling at ")
+	require.True(t, ok, line)
+	out := run(t, ctx, filepath.Join(jsDir, "x402-micropay"), append(r.interopEnv(t), "MICROPAY_SELLER_URL="+url), node, "dist/interop/express-fetch.js")
+	r.checkInterop(t, ctx, out)
+}
+
+// interopPieces is how many pieces an interop run buys.
+const interopPieces = 5
+
+// interopEnv is the environment of the interop script for r.
+func (r *rig) interopEnv(t *testing.T) []string {
+	return []string{
 		"MICROPAY_FACILITATOR_URL=" + r.url, "MICROPAY_FACILITATOR_TOKEN=" + token,
 		"MICROPAY_NETWORK=iota-isc:" + r.e.ID().String(), "MICROPAY_PAY_TO=" + r.prov.String(),
-		fmt.Sprintf("MICROPAY_PRICE=%d", price), fmt.Sprintf("MICROPAY_PIECES=%d", pieces),
+		fmt.Sprintf("MICROPAY_PRICE=%d", price), fmt.Sprintf("MICROPAY_PIECES=%d", interopPieces),
 		"MICROPAY_PAYER=" + r.payer.String(), "MICROPAY_PAYER_SEED=" + hex.EncodeToString(r.payKey.GetPrivateKey().AsStdKey().Seed()),
 		"MICROPAY_STATE_DIR=" + t.TempDir(),
 	}
-	out := run(t, ctx, filepath.Join(jsDir, "x402-micropay"), env, node, "dist/interop/express-fetch.js")
+}
+
+// checkInterop checks what the interop script saw, what the provider
+// stored, and that the settler settles every piece on chain, to the token.
+func (r *rig) checkInterop(t *testing.T, ctx context.Context, out []byte) {
+	t.Helper()
 	var res interopResult
 	require.NoError(t, json.Unmarshal(out, &res), string(out))
-	require.Len(t, res.Served, pieces)
+	require.Len(t, res.Served, interopPieces)
 	for i, tx := range res.Transactions {
 		require.Equal(t, fmt.Sprintf("micropay:1:%d", i+1), tx, "the commitment identifier of piece %d", i+1)
 	}
@@ -110,7 +152,7 @@ func TestStockExpressAndFetchPayThroughTheFacilitator(t *testing.T) {
 	require.Equal(t, "invalid_micropay_warrant_bad_signature", res.TamperedError)
 	require.Equal(t, 402, res.ReplayStatus)
 	require.Equal(t, "invalid_micropay_warrant_ordinal_not_increasing", res.ReplayError)
-	require.Equal(t, pieces, r.receipts(t), "one receipt a piece; the bad input stored nothing")
+	require.Equal(t, interopPieces, r.receipts(t), "one receipt a piece; the bad input stored nothing")
 
 	before, err := r.e.L2Balance(ctx, r.prov)
 	require.NoError(t, err)
@@ -119,10 +161,10 @@ func TestStockExpressAndFetchPayThroughTheFacilitator(t *testing.T) {
 	require.NoError(t, err)
 	info, err := r.e.WarrantInfo(ctx, r.payer, r.prov)
 	require.NoError(t, err)
-	require.EqualValues(t, pieces*price, info.Paid)
-	require.EqualValues(t, warrant-pieces*price, info.Balance)
+	require.EqualValues(t, interopPieces*price, info.Paid)
+	require.EqualValues(t, warrant-interopPieces*price, info.Balance)
 	after, err := r.e.L2Balance(ctx, r.prov)
 	require.NoError(t, err)
-	require.Equal(t, before+pieces*price-(r.provSeam.Fees()-fees), after, "provider: every piece less the settle's gas")
+	require.Equal(t, before+interopPieces*price-(r.provSeam.Fees()-fees), after, "provider: every piece less the settle's gas")
 	require.NoError(t, solochain.Do(func() { r.e.Chain.CheckAccountLedger() }))
 }

@@ -2,7 +2,8 @@
 // @x402/express server whose HTTPFacilitatorClient points at micropay's
 // facilitator sells GET /piece/:n; a stock @x402/fetch client with the
 // micropay-warrant scheme buys PIECES of them; then bad input crosses the
-// boundary (a tampered payment, a replayed older one). It prints one JSON
+// boundary (a tampered payment, a replayed older one). With
+// MICROPAY_SELLER_URL it buys from that seller instead of its own. It prints one JSON
 // line of what it saw and exits non-zero on any surprise.
 
 import express from "express";
@@ -24,6 +25,11 @@ const pieces = Number(env("MICROPAY_PIECES"));
 const auth = { Authorization: `Bearer ${token}` };
 
 async function main(): Promise<void> {
+  const seller = process.env.MICROPAY_SELLER_URL; // another seller (docs/examples/express-seller.mjs) to buy from
+  if (seller) {
+    console.log(JSON.stringify(await buy(seller)));
+    return;
+  }
   const facilitator = new HTTPFacilitatorClient({
     url: env("MICROPAY_FACILITATOR_URL"),
     createAuthHeaders: async () => ({ verify: auth, settle: auth, supported: auth }),
