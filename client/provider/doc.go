@@ -17,6 +17,17 @@
 // serves them within a ServerConfig's timeouts and size and connection
 // limits.
 //
+// A consumer pays only for pieces it received (docs/protocol.md §9). The
+// paywall and PayHandler store a payment pending (Payment.Pending) and
+// conclude it (Conclude) once the answer is written: served, or credited
+// when the handler answers 5xx, a write fails or it panics; a credit is
+// recorded durably before the 5xx goes out and lowers the price asked of
+// the warrant's next payment, once. New credits every receipt left pending
+// by the last stop (a provider killed mid-request) before it serves. The
+// warrant's newest payment sent again for the same resource is served
+// again without a new charge (Accepted.Replayed); a credited one takes its
+// credit back, so a piece cut off and then retried is paid once.
+//
 // Strangers cost little: the provider holds state only for warrants that
 // exist, remembers payers without one for a short while in a bounded cache
 // and rate-limits each client's chain look-ups of payers it does not know

@@ -109,16 +109,21 @@ func TestMoneyPiecesReceivedTimesPriceIsWhatTheChainPays(t *testing.T) {
 	// A paid request is in the provider when it is killed.
 	hanging := exec.Command(binary, "--home", cons, "get", "http://"+svc+"/hang")
 	hanging.Env = append(hanging.Environ(), "MICROPAY_NODE="+node)
+	var hangErr strings.Builder
+	hanging.Stderr = &hangErr
 	require.NoError(t, hanging.Start())
 	<-u.hung
 	require.NoError(t, provider.cmd.Process.Signal(syscall.SIGKILL))
 	_ = provider.cmd.Wait()
 	release()
-	waitExit(t, hanging) // get's own retry meets no provider
-	require.NotEqual(t, 0, hanging.ProcessState.ExitCode(), "the consumer received nothing")
+	waitExit(t, hanging) // get's own retry of the same payment meets no provider
+	require.Equal(t, exitUnreachable, hanging.ProcessState.ExitCode(), "the consumer received nothing: %s", hangErr.String())
+	require.Contains(t, hangErr.String(), "A retry is free")
 
 	// Started again, the provider credits the piece it never finished; the
-	// consumer's retry of that payment is served and charged nothing.
+	// consumer's retry of that payment (sent here as get sent it, since
+	// get's own retry came while no provider ran) is served and charged
+	// nothing.
 	provider = runDaemon(t, prov, node, serve...)
 	u.mu.Lock()
 	header := u.hungPayee
