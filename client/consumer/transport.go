@@ -343,12 +343,17 @@ func (t *Transport) pinnedOffer(req *http.Request) (paidOffer, bool) {
 	return paidOffer{
 		offer: x402.Requirements{
 			Scheme: x402.Scheme, Network: t.network, Amount: x402.Amount(price), Asset: x402.Asset,
-			PayTo: pinnedTo, Extra: x402.Terms{Contract: t.contract},
+			PayTo: pinnedTo, MaxTimeoutSeconds: schemeTimeout, Extra: x402.Terms{Contract: t.contract},
 		},
 		provider: provider,
 		resource: x402.Resource{URL: u.RequestURI()},
 	}, true
 }
+
+// schemeTimeout is the maxTimeoutSeconds of every micropay-warrant offer
+// (docs/x402-scheme.md): a pre-emptive payment states it as a stock x402
+// server, which matches what a payment accepted field for field, wants.
+const schemeTimeout = 60
 
 // pay makes the payment pr asks for and sends req again with it.
 func (t *Transport) pay(req *http.Request, pr *x402.PaymentRequired) (*http.Response, error) {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/benbjohnson/clock"
 	"github.com/stretchr/testify/require"
 
 	"github.com/iotaledger/wasp/packages/cryptolib"
@@ -47,6 +48,8 @@ type rig struct {
 	payer    isc.AgentID
 	payKey   *cryptolib.KeyPair
 	payerObj *consumer.Payer
+	consumer *consumer.Consumer
+	clock    *clock.Mock // the provider's timers and cache ages
 	url      string
 }
 
@@ -64,7 +67,8 @@ func newRig(t *testing.T) *rig {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = st.Close() })
 	provSeam := &chain.Metered{Chain: e}
-	p, err := provider.New(ctx, provider.Config{Chain: provSeam, Key: provKey, Store: st, PollInterval: 30 * time.Second,
+	mock := clock.NewMock()
+	p, err := provider.New(ctx, provider.Config{Chain: provSeam, Key: provKey, Store: st, PollInterval: 30 * time.Second, Clock: mock,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	require.NoError(t, err)
 	states, err := consumer.OpenPayerState(filepath.Join(t.TempDir(), "payer"))
@@ -77,7 +81,7 @@ func newRig(t *testing.T) *rig {
 	require.NoError(t, err)
 	srv := httptest.NewServer(f.Handler())
 	t.Cleanup(srv.Close)
-	return &rig{e: e, provider: p, provSeam: provSeam, store: st, prov: prov, payer: payer, payKey: payKey, payerObj: c.Payer, url: srv.URL}
+	return &rig{e: e, provider: p, provSeam: provSeam, store: st, prov: prov, payer: payer, payKey: payKey, payerObj: c.Payer, consumer: c, clock: mock, url: srv.URL}
 }
 
 // requirements are what a resource server selling at price asks.

@@ -7,6 +7,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +19,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/micropay/micropay/client/consumer"
+	"github.com/micropay/micropay/client/provider"
 	"github.com/micropay/micropay/client/solochain"
 )
 
@@ -88,11 +93,7 @@ type interopResult struct {
 // the provider's settler settles on the embedded chain, balances to the
 // token.
 func TestStockExpressAndFetchPayThroughTheFacilitator(t *testing.T) {
-	node, npm := needNode(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	run(t, ctx, jsDir, nil, npm, "run", "--silent", "build")
-	r := newRig(t)
+	r, ctx, node := newInteropRig(t)
 	out := run(t, ctx, filepath.Join(jsDir, "x402-micropay"), r.interopEnv(t), node, "dist/interop/express-fetch.js")
 	r.checkInterop(t, ctx, out)
 }
@@ -101,27 +102,21 @@ func TestStockExpressAndFetchPayThroughTheFacilitator(t *testing.T) {
 // its README says, sells through the facilitator to the stock fetch
 // client, with the same outcome.
 func TestExampleExpressSellerSells(t *testing.T) {
-	node, npm := needNode(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	run(t, ctx, jsDir, nil, npm, "run", "--silent", "build")
-	r := newRig(t)
-	seller := exec.CommandContext(ctx, node, "express-seller.mjs")
-	seller.Dir = "../../docs/examples"
-	seller.Env = append(os.Environ(), "NETWORK=iota-isc:"+r.e.ID().String(), "PAY_TO="+r.prov.String(),
-		"FACILITATOR_URL="+r.url, "FACILITATOR_TOKEN="+token, fmt.Sprintf("PRICE=%d", price), "PORT=0")
-	stdout, err := seller.StdoutPipe()
-	require.NoError(t, err)
-	var stderr bytes.Buffer
-	seller.Stderr = &stderr
-	require.NoError(t, seller.Start())
-	defer func() { _ = seller.Process.Kill(); _ = seller.Wait() }()
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	require.NoError(t, err, "the example's first line; stderr:\n%s", stderr.String())
-	url, ok := strings.CutPrefix(strings.TrimSpace(line), "selling at ")
-	require.True(t, ok, line)
+	r, ctx, node := newInteropRig(t)
+	url := r.startExample(t, ctx, node)
 	out := run(t, ctx, filepath.Join(jsDir, "x402-micropay"), append(r.interopEnv(t), "MICROPAY_SELLER_URL="+url), node, "dist/interop/express-fetch.js")
 	r.checkInterop(t, ctx, out)
+}
+
+// newInteropRig builds the TypeScript package and returns a rig, a
+// context for the run and the node command.
+func newInteropRig(t *testing.T) (*rig, context.Context, string) {
+	t.Helper()
+	node, npm := needNode(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	t.Cleanup(cancel)
+	run(t, ctx, jsDir, nil, npm, "run", "--silent", "build")
+	return newRig(t), ctx, node
 }
 
 // interopPieces is how many pieces an interop run buys.
@@ -142,18 +137,43 @@ func (r *rig) interopEnv(t *testing.T) []string {
 // stored, and that the settler settles every piece on chain, to the token.
 func (r *rig) checkInterop(t *testing.T, ctx context.Context, out []byte) {
 	t.Helper()
+	r.checkRun(t, out, viaFacilitator)
+	r.checkSettled(t, ctx, interopPieces)
+}
+
+// seller is what a seller answers: the commitment identifier of the n-th
+// piece and its refusal reasons.
+type seller struct {
+	transaction      func(n int) string
+	badSig, notNewer string
+}
+
+var (
+	viaFacilitator = seller{func(n int) string { return fmt.Sprintf("micropay:1:%d", n) },
+		"invalid_micropay_warrant_bad_signature", "invalid_micropay_warrant_ordinal_not_increasing"}
+	goPaywall = seller{func(int) string { return "" }, "bad_signature", "ordinal_not_increasing"}
+)
+
+// checkRun checks what the interop script saw and what the provider stored.
+func (r *rig) checkRun(t *testing.T, out []byte, want seller) {
+	t.Helper()
 	var res interopResult
 	require.NoError(t, json.Unmarshal(out, &res), string(out))
 	require.Len(t, res.Served, interopPieces)
 	for i, tx := range res.Transactions {
-		require.Equal(t, fmt.Sprintf("micropay:1:%d", i+1), tx, "the commitment identifier of piece %d", i+1)
+		require.Equal(t, want.transaction(i+1), tx, "the commitment identifier of piece %d", i+1)
 	}
 	require.Equal(t, 402, res.TamperedStatus)
-	require.Equal(t, "invalid_micropay_warrant_bad_signature", res.TamperedError)
+	require.Equal(t, want.badSig, res.TamperedError)
 	require.Equal(t, 402, res.ReplayStatus)
-	require.Equal(t, "invalid_micropay_warrant_ordinal_not_increasing", res.ReplayError)
+	require.Equal(t, want.notNewer, res.ReplayError)
 	require.Equal(t, interopPieces, r.receipts(t), "one receipt a piece; the bad input stored nothing")
+}
 
+// checkSettled checks that the settler settles the pieces on chain, to
+// the token.
+func (r *rig) checkSettled(t *testing.T, ctx context.Context, pieces uint64) {
+	t.Helper()
 	before, err := r.e.L2Balance(ctx, r.prov)
 	require.NoError(t, err)
 	fees := r.provSeam.Fees()
@@ -161,10 +181,110 @@ func (r *rig) checkInterop(t *testing.T, ctx context.Context, out []byte) {
 	require.NoError(t, err)
 	info, err := r.e.WarrantInfo(ctx, r.payer, r.prov)
 	require.NoError(t, err)
-	require.EqualValues(t, interopPieces*price, info.Paid)
-	require.EqualValues(t, warrant-interopPieces*price, info.Balance)
+	require.EqualValues(t, pieces*price, info.Paid)
+	require.EqualValues(t, warrant-pieces*price, info.Balance)
 	after, err := r.e.L2Balance(ctx, r.prov)
 	require.NoError(t, err)
-	require.Equal(t, before+interopPieces*price-(r.provSeam.Fees()-fees), after, "provider: every piece less the settle's gas")
+	require.Equal(t, before+pieces*price-(r.provSeam.Fees()-fees), after, "provider: every piece less the settle's gas")
 	require.NoError(t, solochain.Do(func() { r.e.Chain.CheckAccountLedger() }))
+}
+
+// startExample starts docs/examples/express-seller.mjs against r's
+// facilitator and returns its URL; the process ends with the test.
+func (r *rig) startExample(t *testing.T, ctx context.Context, node string) string {
+	t.Helper()
+	seller := exec.CommandContext(ctx, node, "express-seller.mjs")
+	seller.Dir = "../../docs/examples"
+	seller.Env = append(os.Environ(), "NETWORK=iota-isc:"+r.e.ID().String(), "PAY_TO="+r.prov.String(),
+		"FACILITATOR_URL="+r.url, "FACILITATOR_TOKEN="+token, fmt.Sprintf("PRICE=%d", price), "PORT=0")
+	stdout, err := seller.StdoutPipe()
+	require.NoError(t, err)
+	var stderr bytes.Buffer
+	seller.Stderr = &stderr
+	require.NoError(t, seller.Start())
+	t.Cleanup(func() { _ = seller.Process.Kill(); _ = seller.Wait() })
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	require.NoError(t, err, "the example's first line; stderr:\n%s", stderr.String())
+	url, ok := strings.CutPrefix(strings.TrimSpace(line), "selling at ")
+	require.True(t, ok, line)
+	return url
+}
+
+// TestGoConsumerPaysTheExpressSeller: micropay's own consumer (the
+// transport behind micropay get) pays the stock Express seller of
+// docs/examples through the facilitator.
+func TestGoConsumerPaysTheExpressSeller(t *testing.T) {
+	r, ctx, node := newInteropRig(t)
+	url := r.startExample(t, ctx, node)
+	tr, err := consumer.NewTransport(r.payerObj, consumer.TransportOptions{MaxPrice: price, MaxTotal: interopPieces * price})
+	require.NoError(t, err)
+	client := &http.Client{Transport: tr}
+	for i := 1; i <= interopPieces; i++ {
+		resp, err := client.Get(fmt.Sprintf("%s/piece/%d", url, i))
+		require.NoError(t, err)
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		require.Equal(t, http.StatusOK, resp.StatusCode, string(b))
+		require.Equal(t, fmt.Sprintf("piece %d", i), string(b))
+	}
+	require.Equal(t, interopPieces, r.receipts(t))
+	r.checkSettled(t, ctx, interopPieces)
+}
+
+// TestTypeScriptClientPaysTheGoPaywall: the stock fetch client with the
+// package's scheme pays micropay's own Go paywall (provider.Paywall), and
+// its tampered and replayed payments are refused there too.
+func TestTypeScriptClientPaysTheGoPaywall(t *testing.T) {
+	r, ctx, node := newInteropRig(t)
+	paywall := httptest.NewServer(r.provider.Paywall(provider.FixedPrice(price, "one piece"), http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		_, _ = io.WriteString(w, "piece "+strings.TrimPrefix(req.URL.Path, "/piece/"))
+	})))
+	defer paywall.Close()
+	out := run(t, ctx, filepath.Join(jsDir, "x402-micropay"), append(r.interopEnv(t), "MICROPAY_SELLER_URL="+paywall.URL), node, "dist/interop/express-fetch.js")
+	r.checkRun(t, out, goPaywall)
+	r.checkSettled(t, ctx, interopPieces)
+}
+
+// TestStockClientRecoversFromACorrective402: the payer's warrant is closed
+// and reopened (epoch 2) while the TypeScript client still holds its epoch
+// 1 position. Its next payment is refused wrong_epoch; the facilitator's
+// verify answer carries the payer's position, the scheme's server hook
+// puts it in the 402, the scheme's client hook adopts it and the stock
+// fetch client pays once more, in epoch 2: served, nothing else stored.
+func TestStockClientRecoversFromACorrective402(t *testing.T) {
+	r, ctx, node := newInteropRig(t)
+	env := r.interopEnv(t) // one state directory for both runs
+	pkg := filepath.Join(jsDir, "x402-micropay")
+	r.checkRun(t, run(t, ctx, pkg, env, node, "dist/interop/express-fetch.js"), viaFacilitator)
+	r.checkSettled(t, ctx, interopPieces)
+
+	// Close epoch 1 (revoke, the deadline passes, the scheduled close
+	// refunds) and open epoch 2.
+	_, err := r.consumer.Revoke(ctx, r.prov)
+	require.NoError(t, err)
+	info, err := r.e.WarrantInfo(ctx, r.payer, r.prov)
+	require.NoError(t, err)
+	now, err := r.e.Now(ctx)
+	require.NoError(t, err)
+	require.NoError(t, r.e.AdvanceClock(time.Duration(int64(info.Deadline)-now.Unix()+1)*time.Second))
+	_, err = r.consumer.AddWarrant(ctx, r.prov, warrant, 0)
+	require.NoError(t, err)
+	info, err = r.e.WarrantInfo(ctx, r.payer, r.prov)
+	require.NoError(t, err)
+	require.EqualValues(t, 2, info.Epoch)
+	r.clock.Add(31 * time.Second) // the provider's cached warrant state ages out
+
+	out := run(t, ctx, pkg, env, node, "dist/interop/express-fetch.js")
+	var res interopResult
+	require.NoError(t, json.Unmarshal(out, &res), string(out))
+	require.Len(t, res.Served, interopPieces)
+	for i, tx := range res.Transactions {
+		require.Equal(t, fmt.Sprintf("micropay:2:%d", i+1), tx, "piece %d is paid in epoch 2 from its first ordinal", i+1)
+	}
+	require.Equal(t, "invalid_micropay_warrant_bad_signature", res.TamperedError)
+	// The first payment this run sent is the refused epoch-1 one: replayed,
+	// it is still of the wrong epoch.
+	require.Equal(t, "invalid_micropay_warrant_wrong_epoch", res.ReplayError)
+	require.Equal(t, 2*interopPieces, r.receipts(t), "the refused epoch-1 payment stored nothing")
 }

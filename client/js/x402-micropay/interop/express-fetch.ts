@@ -93,7 +93,9 @@ async function buy(base: string) {
 
 function errorOf(res: Response): string {
   const h = res.headers.get("PAYMENT-REQUIRED");
-  return h ? String(JSON.parse(Buffer.from(h, "base64").toString()).error ?? "") : "";
+  if (!h) return "";
+  const pr = JSON.parse(Buffer.from(h, "base64").toString());
+  return String(pr.reason ?? pr.error ?? ""); // micropay's Go paywall names the rule in reason
 }
 
 main().catch((e) => {

@@ -49,7 +49,9 @@ export class MicropayWarrantServer implements SchemeNetworkServer {
     if (typeof extra.payTo === "string" && extra.payTo !== r.payTo) {
       throw new Error(`payTo ${r.payTo}: this facilitator settles for ${extra.payTo}`);
     }
-    return { ...r, extra: { ...r.extra, contract: extra.contract } };
+    // Every micropay-warrant offer states the same timeout, so a client
+    // paying pinned terms before its first 402 echoes them exactly.
+    return { ...r, maxTimeoutSeconds: MAX_TIMEOUT_SECONDS, extra: { ...r.extra, contract: extra.contract } };
   }
 
   async enrichPaymentRequiredResponse(ctx: { requirements: PaymentRequirements[]; paymentPayload?: { payload: Record<string, unknown> } }): Promise<PaymentRequirements[] | void> {
@@ -60,6 +62,9 @@ export class MicropayWarrantServer implements SchemeNetworkServer {
     return ctx.requirements.map((r) => (r.scheme === SCHEME ? { ...r, extra: { ...r.extra, ...position } } : r));
   }
 }
+
+/** The maxTimeoutSeconds of every micropay-warrant offer (docs/x402-scheme.md). */
+export const MAX_TIMEOUT_SECONDS = 60;
 
 function positive(s: string): string {
   if (!/^[0-9]+$/.test(s) || BigInt(s) <= 0n || BigInt(s) >= 1n << 64n) {

@@ -76,7 +76,8 @@ test("the server prices in whole base tokens and refuses dollars", async () => {
   await assert.rejects(s.parsePrice("$0.01", net), /whole base tokens/);
   await assert.rejects(s.parsePrice(0, net), /above 0/);
   await assert.rejects(s.parsePrice(700, "eip155:8453"), /iota-isc/);
-  const r = await s.enhancePaymentRequirements({ ...requirements(), extra: {} }, { x402Version: 2, scheme: "micropay-warrant", network: net, extra: { contract: "0c9ec378", payTo: provider } });
+  const r = await s.enhancePaymentRequirements({ ...requirements(), maxTimeoutSeconds: 300, extra: {} }, { x402Version: 2, scheme: "micropay-warrant", network: net, extra: { contract: "0c9ec378", payTo: provider } });
   assert.equal(r.extra.contract, "0c9ec378");
+  assert.equal(r.maxTimeoutSeconds, 60, "every offer states the scheme's timeout");
   await assert.rejects(s.enhancePaymentRequirements({ ...requirements(), payTo: payer }, { x402Version: 2, scheme: "micropay-warrant", network: net, extra: { contract: "0c9ec378", payTo: provider } }), /settles for/);
 });
