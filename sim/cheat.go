@@ -14,7 +14,7 @@ type cheatKind uint8
 
 const (
 	cheatForged        cheatKind = iota // a payment with a signature that is not the payer's
-	cheatReplayed                       // the consumer re-sends a payment already acknowledged
+	cheatReplayed                       // the consumer re-sends a payment already acknowledged, for another piece
 	cheatCrossWarrant                   // a payment signed for the consumer's warrant with another provider
 	cheatOverspending                   // a payment for more than the warrant holds
 	cheatForeignSettle                  // a provider settles a payment from a warrant not given to it

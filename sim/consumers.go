@@ -104,7 +104,7 @@ func (g *engine) handle(ev *event) error {
 func (g *engine) offer(c *consumer, p payment.Payment, price uint64, cheat bool) (reason string, err error) {
 	if g.providers[c.prov].down {
 		reason = reasonProviderDown
-	} else if reason, err = g.accept(c, p, price); err != nil {
+	} else if reason, err = g.accept(c, p, price, cheatResource(cheat)); err != nil {
 		return "", err
 	}
 	g.rep.Payments.Attempted++
@@ -116,11 +116,23 @@ func (g *engine) offer(c *consumer, p payment.Payment, price uint64, cheat bool)
 	return reason, nil
 }
 
-// accept has the consumer's provider check and store a payment. It books
-// nothing, so offers of different warrants may run in parallel.
-func (g *engine) accept(c *consumer, p payment.Payment, price uint64) (reason string, err error) {
+// cheatResource is what a cheating payment claims to buy: another resource
+// than the honest pieces' (""), so that a cheater re-sending its newest
+// payment asks for a new piece with it, which is refused, rather than
+// retrying the piece it bought, which is served again free (docs/protocol.md §9).
+func cheatResource(cheat bool) string {
+	if cheat {
+		return "/cheat"
+	}
+	return ""
+}
+
+// accept has the consumer's provider check and store a payment for
+// resource. It books nothing, so offers of different warrants may run in
+// parallel.
+func (g *engine) accept(c *consumer, p payment.Payment, price uint64, resource string) (reason string, err error) {
 	pr := g.providers[c.prov]
-	_, err = pr.p.Accept(g.ctx, provider.Payment{Payer: c.agent, Payment: p, Price: price})
+	_, err = pr.p.Accept(g.ctx, provider.Payment{Payer: c.agent, Payment: p, Price: price, Resource: resource})
 	if err == nil {
 		return "", nil
 	}
@@ -316,7 +328,7 @@ func (g *engine) settleRun(run []*offer) error {
 			o.pay = o.c.sign(o.ordinal, o.total)
 		}
 		if !o.ackOnly {
-			o.reason, o.err = g.accept(o.c, o.pay, price)
+			o.reason, o.err = g.accept(o.c, o.pay, price, "")
 		}
 	})
 	for _, o := range run {

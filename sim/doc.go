@@ -161,7 +161,7 @@
 //	              one that can does.
 //	  forged:        next ordinal and total with a random signature;
 //	                 expected rejection: bad_signature.
-//	  replayed:      re-sends the newest acknowledged payment;
+//	  replayed:      re-sends the newest acknowledged payment, for another resource;
 //	                 expected: ordinal_not_increasing.
 //	  crossWarrant:  the next payment signed for the consumer's warrant with
 //	                 another provider; expected: bad_signature.
