@@ -53,7 +53,7 @@ type rig struct {
 	url      string
 }
 
-func newRig(t *testing.T) *rig {
+func newRig(t testing.TB) *rig {
 	t.Helper()
 	ctx := context.Background()
 	e, err := solochain.New(solochain.Options{Name: t.Name()})
@@ -111,7 +111,7 @@ func (r *rig) sign(epoch uint32, ordinal, total uint64) payment.Payment {
 	return payment.Sign(r.payKey.GetPrivateKey().AsStdKey(), r.payerObj.Warrant(r.prov), epoch, ordinal, total)
 }
 
-func (r *rig) pay(t *testing.T) payment.Payment {
+func (r *rig) pay(t testing.TB) payment.Payment {
 	t.Helper()
 	pay, err := r.payerObj.Pay(context.Background(), r.prov, 1, price)
 	require.NoError(t, err)
@@ -119,14 +119,14 @@ func (r *rig) pay(t *testing.T) payment.Payment {
 }
 
 // post sends body to path with the token and decodes the answer into out.
-func (r *rig) post(t *testing.T, path string, body any, out any) int {
+func (r *rig) post(t testing.TB, path string, body any, out any) int {
 	t.Helper()
 	b, err := json.Marshal(body)
 	require.NoError(t, err)
 	return r.do(t, http.MethodPost, path, bytes.NewReader(b), token, out)
 }
 
-func (r *rig) do(t *testing.T, method, path string, body io.Reader, tok string, out any) int {
+func (r *rig) do(t testing.TB, method, path string, body io.Reader, tok string, out any) int {
 	t.Helper()
 	req, err := http.NewRequest(method, r.url+path, body)
 	require.NoError(t, err)
@@ -146,7 +146,7 @@ func (r *rig) do(t *testing.T, method, path string, body io.Reader, tok string, 
 }
 
 // receipts counts the receipts the provider's store holds.
-func (r *rig) receipts(t *testing.T) int {
+func (r *rig) receipts(t testing.TB) int {
 	t.Helper()
 	n := 0
 	require.NoError(t, r.store.Receipts(context.Background(), store.ReceiptFilter{}, func(store.Receipt) error { n++; return nil }))
