@@ -318,3 +318,25 @@ func TestStoreFailureSaysTheOutcomeIsUnknownAndRetryIsFree(t *testing.T) {
 	require.Equal(t, x402.OutcomeReplayed, pr.Extra.Outcome)
 	require.Len(t, h.receipts(), 1)
 }
+
+// TestPaywallKeepsTheFlusher: a streaming handler behind the paywall can
+// still flush, and its piece is served.
+func TestPaywallKeepsTheFlusher(t *testing.T) {
+	h := newHarness(t)
+	srv := httptest.NewServer(h.p.Paywall(provider.FixedPrice(piecePrice, "a stream"), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f, ok := w.(http.Flusher)
+		if !ok {
+			http.Error(w, "no flusher", http.StatusInternalServerError)
+			return
+		}
+		_, _ = io.WriteString(w, "part 1 ")
+		f.Flush()
+		_, _ = io.WriteString(w, "part 2")
+	})))
+	t.Cleanup(srv.Close)
+	status, body, pr := h.paid(srv.URL, "/stream", h.next(piecePrice))
+	require.Equal(t, http.StatusOK, status, body)
+	require.Equal(t, "part 1 part 2", body)
+	require.Equal(t, x402.OutcomeServed, pr.Extra.Outcome)
+	require.Equal(t, store.Served, h.receipts()[0].Outcome)
+}

@@ -208,6 +208,17 @@ func (pw *pieceWriter) Write(b []byte) (int, error) {
 	return n, err
 }
 
+// Flush sends what was written so far (a streaming handler's
+// http.Flusher), keeping a failure as a write error.
+func (pw *pieceWriter) Flush() {
+	if pw.status == 0 {
+		pw.WriteHeader(http.StatusOK)
+	}
+	if err := http.NewResponseController(pw.ResponseWriter).Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) && pw.writeErr == nil {
+		pw.writeErr = err
+	}
+}
+
 // Unwrap gives http.ResponseController the underlying writer (Flush,
 // deadlines).
 func (pw *pieceWriter) Unwrap() http.ResponseWriter { return pw.ResponseWriter }
