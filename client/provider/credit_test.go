@@ -169,6 +169,17 @@ func TestFailedPieceIsCreditedOnce(t *testing.T) {
 	// the store holds the credit.
 	require.EqualValues(t, piecePrice, h.credit())
 	require.Equal(t, store.Credited, h.receipts()[0].Outcome)
+	// A 402 offer to this payer states the credit.
+	req, err := http.NewRequest(http.MethodGet, srv.URL+"/ok", nil)
+	require.NoError(t, err)
+	req.Header.Set(x402.HeaderPayer, h.payer.String())
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	var offer x402.PaymentRequired
+	require.NoError(t, x402.Decode(resp.Header.Get(x402.HeaderRequired), &offer))
+	require.EqualValues(t, piecePrice, offer.Accepts[0].Extra.Credit)
+	require.EqualValues(t, piecePrice, offer.Accepts[0].Amount, "the price stays; the credit is beside it")
 
 	// The next piece is paid by the credit: the total does not move.
 	status, body, pr := h.paid(srv.URL, "/ok", h.next(0))
