@@ -181,7 +181,8 @@ func TestSupportedAndAuth(t *testing.T) {
 
 // TestVerifyStoresNothingSettleStoresAndTheSettlerRedeems: /verify
 // accepts a payment and stores nothing; /settle stores it and answers the
-// commitment identifier and the charge; settling it again is a replay
+// commitment identifier and the charge; verifying it again is refused (a
+// stored payment buys nothing more); settling it again is a replay
 // charged 0; the provider's settler redeems the newest payment on chain:
 // balances to the token.
 func TestVerifyStoresNothingSettleStoresAndTheSettlerRedeems(t *testing.T) {
@@ -206,6 +207,11 @@ func TestVerifyStoresNothingSettleStoresAndTheSettlerRedeems(t *testing.T) {
 	require.Equal(t, x402.OutcomeServed, s.Extra.Outcome)
 	require.EqualValues(t, warrant-price, s.Extra.Backed)
 	require.Equal(t, 1, r.receipts(t))
+
+	require.Equal(t, http.StatusOK, r.post(t, "/verify", req, &v))
+	require.False(t, v.IsValid, "a stored payment buys nothing more")
+	require.Equal(t, facilitator.ReasonPrefix+"ordinal_not_increasing", v.InvalidReason)
+	require.EqualValues(t, 1, v.Extra.Position.LastOrdinal)
 
 	var again facilitator.SettleResponse
 	require.Equal(t, http.StatusOK, r.post(t, "/settle", req, &again))

@@ -83,6 +83,8 @@ type interopResult struct {
 	TamperedError  string   `json:"tamperedError"`
 	ReplayStatus   int      `json:"replayStatus"`
 	ReplayError    string   `json:"replayError"`
+	NewestStatus   int      `json:"newestStatus"`
+	NewestError    string   `json:"newestError"`
 }
 
 // TestStockExpressAndFetchPayThroughTheFacilitator: a stock @x402/express
@@ -167,6 +169,8 @@ func (r *rig) checkRun(t *testing.T, out []byte, want seller) {
 	require.Equal(t, want.badSig, res.TamperedError)
 	require.Equal(t, 402, res.ReplayStatus)
 	require.Equal(t, want.notNewer, res.ReplayError)
+	require.Equal(t, 402, res.NewestStatus, "the newest payment buys no other piece")
+	require.Equal(t, want.notNewer, res.NewestError)
 	require.Equal(t, interopPieces, r.receipts(t), "one receipt a piece; the bad input stored nothing")
 }
 
@@ -286,5 +290,6 @@ func TestStockClientRecoversFromACorrective402(t *testing.T) {
 	// The first payment this run sent is the refused epoch-1 one: replayed,
 	// it is still of the wrong epoch.
 	require.Equal(t, "invalid_micropay_warrant_wrong_epoch", res.ReplayError)
+	require.Equal(t, "invalid_micropay_warrant_ordinal_not_increasing", res.NewestError)
 	require.Equal(t, 2*interopPieces, r.receipts(t), "the refused epoch-1 payment stored nothing")
 }

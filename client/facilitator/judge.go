@@ -26,7 +26,9 @@ func refuse(reason, format string, args ...any) *refusal {
 func contractHname() string { return contract.Contract.Hname().String() }
 
 // Verify judges req as POST /verify does and returns the HTTP status and
-// the answer. Nothing is stored.
+// the answer. Nothing is stored. A payment already stored is not valid
+// again: the resource a payload names is the buyer's word, so a replay
+// must not buy another piece (Settle of it stays idempotent).
 func (f *Facilitator) Verify(ctx context.Context, req *Request) (int, VerifyResponse) {
 	in, rf := f.payment(req)
 	if rf != nil {
@@ -43,13 +45,27 @@ func (f *Facilitator) Verify(ctx context.Context, req *Request) (int, VerifyResp
 	if err != nil {
 		return http.StatusServiceUnavailable, VerifyResponse{InvalidReason: ReasonVerifyError, InvalidMessage: err.Error(), Payer: in.Payer.String()}
 	}
-	return http.StatusOK, VerifyResponse{IsValid: true, Payer: in.Payer.String(), Extra: &VerifyExtra{Price: x402.Amount(v.Increment), Replayed: v.Replayed}}
+	if v.Replayed {
+		// The paywall serves a replay of the newest payment again because
+		// it knows the resource asked for; here the resource is the
+		// buyer's word, so a stored payment buys nothing more.
+		resp := VerifyResponse{InvalidReason: ReasonPrefix + payment.ReasonNotIncreasing.String(), Payer: in.Payer.String(),
+			InvalidMessage: fmt.Sprintf("payment %d/%d is already stored: a payment buys one piece; sign the next one", in.Payment.Epoch, in.Payment.Ordinal)}
+		if pos := f.position(ctx, in.Payer); pos != nil {
+			resp.Extra = &VerifyExtra{Position: pos}
+		}
+		return http.StatusOK, resp
+	}
+	return http.StatusOK, VerifyResponse{IsValid: true, Payer: in.Payer.String(), Extra: &VerifyExtra{Price: x402.Amount(v.Increment)}}
 }
 
 // Settle judges req as POST /settle does, stores an accepted payment
 // durably before it returns, and returns the HTTP status and the answer.
 // A payment-identifier id seen with the same request gets the first
 // answer again; with another request it is refused as invalid_payload.
+// Settling a stored payment again without one answers success, charged 0
+// (outcome "replayed"): a resource server's retry of /settle after a lost
+// answer. Concurrent repeats of one id may get that replay answer.
 func (f *Facilitator) Settle(ctx context.Context, req *Request) (int, SettleResponse) {
 	fail := func(status int, rf *refusal, payer string) (int, SettleResponse) {
 		return status, SettleResponse{ErrorReason: rf.reason, ErrorMessage: rf.msg, Payer: payer, Network: f.network}

@@ -35,9 +35,8 @@ type VerifyResponse struct {
 
 // VerifyExtra is micropay's part of a VerifyResponse.
 type VerifyExtra struct {
-	// Price is what settling the payment would charge (0 for a replay).
-	Price    x402.Amount `json:"price"`
-	Replayed bool        `json:"replayed,omitempty"`
+	// Price is what settling the payment would charge.
+	Price x402.Amount `json:"price"`
 	// Position is the payer's standing with the provider, on a refusal
 	// whose warrant exists: what a corrective 402 tells the client
 	// (docs/x402-scheme.md, "The corrective 402").

@@ -2,7 +2,8 @@
 // @x402/express server whose HTTPFacilitatorClient points at micropay's
 // facilitator sells GET /piece/:n; a stock @x402/fetch client with the
 // micropay-warrant scheme buys PIECES of them; then bad input crosses the
-// boundary (a tampered payment, a replayed older one). With
+// boundary (a tampered payment, a replayed older one, the newest one
+// replayed for another piece). With
 // MICROPAY_SELLER_URL it buys from that seller instead of its own. It prints one JSON
 // line of what it saw and exits non-zero on any surprise.
 
@@ -76,6 +77,7 @@ async function buy(base: string) {
     if (!header) throw new Error(`piece ${i}: no PAYMENT-RESPONSE`);
     transactions.push(JSON.parse(Buffer.from(header, "base64").toString()).transaction);
   }
+  const newestPaid = sent[sent.length - 1];
   // Bad input through the stock server: a fresh payment with one
   // signature byte flipped (its position is used up, never accepted: this
   // is the run's end), and the first payment replayed for another piece.
@@ -88,7 +90,12 @@ async function buy(base: string) {
   const encode = (p: unknown) => Buffer.from(JSON.stringify(p)).toString("base64");
   const refusedTampered = await fetch(`${base}/piece/t`, { headers: { "PAYMENT-SIGNATURE": encode(tampered) } });
   const replay = await fetch(`${base}/piece/r`, { headers: { "PAYMENT-SIGNATURE": encode(sent[0]) } });
-  return { served, transactions, tamperedStatus: refusedTampered.status, tamperedError: errorOf(refusedTampered), replayStatus: replay.status, replayError: errorOf(replay) };
+  // The newest accepted payment sent again for another piece.
+  const newest = await fetch(`${base}/piece/n`, { headers: { "PAYMENT-SIGNATURE": encode(newestPaid) } });
+  return {
+    served, transactions, tamperedStatus: refusedTampered.status, tamperedError: errorOf(refusedTampered),
+    replayStatus: replay.status, replayError: errorOf(replay), newestStatus: newest.status, newestError: errorOf(newest),
+  };
 }
 
 function errorOf(res: Response): string {
