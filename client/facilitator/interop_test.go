@@ -8,12 +8,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -22,6 +24,7 @@ import (
 	"github.com/micropay/micropay/client/consumer"
 	"github.com/micropay/micropay/client/provider"
 	"github.com/micropay/micropay/client/solochain"
+	"github.com/micropay/micropay/contract"
 )
 
 // jsDir is the npm workspace of the TypeScript scheme package.
@@ -292,4 +295,51 @@ func TestStockClientRecoversFromACorrective402(t *testing.T) {
 	require.Equal(t, "invalid_micropay_warrant_wrong_epoch", res.ReplayError)
 	require.Equal(t, "invalid_micropay_warrant_ordinal_not_increasing", res.NewestError)
 	require.Equal(t, 2*interopPieces, r.receipts(t), "the refused epoch-1 payment stored nothing")
+}
+
+// TestTypeScriptPayerSurvivesKill: the TypeScript client signs payments in
+// a loop and is killed with SIGKILL after a random number of them, five
+// times, restarting on the same position directory. No ordinal is ever
+// signed with two totals, and every run starts above the ordinals signed
+// before (the seed of the kill points is printed).
+func TestTypeScriptPayerSurvivesKill(t *testing.T) {
+	r, ctx, node := newInteropRig(t)
+	seed := time.Now().UnixNano()
+	t.Logf("kill points seed %d", seed)
+	rnd := rand.New(rand.NewSource(seed))
+	env := append(r.interopEnv(t), "MICROPAY_CONTRACT="+contract.Contract.Hname().String())
+	signed := map[uint64]uint64{} // ordinal → total
+	var last uint64
+	for run := 0; run < 5; run++ {
+		cmd := exec.CommandContext(ctx, node, "dist/interop/sign-loop.js")
+		cmd.Dir = filepath.Join(jsDir, "x402-micropay")
+		cmd.Env = append(os.Environ(), env...)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		stdout, err := cmd.StdoutPipe()
+		require.NoError(t, err)
+		require.NoError(t, cmd.Start())
+		lines := bufio.NewScanner(stdout)
+		killAfter := 1 + rnd.Intn(200)
+		first := true
+		for n := 0; n < killAfter && lines.Scan(); n++ {
+			var epoch uint32
+			var ordinal, total uint64
+			_, err := fmt.Sscanf(lines.Text(), "%d %d %d", &epoch, &ordinal, &total)
+			require.NoError(t, err, lines.Text())
+			if first {
+				require.Greater(t, ordinal, last, "run %d starts above every ordinal signed before", run)
+				first = false
+			}
+			if prev, ok := signed[ordinal]; ok {
+				require.Equal(t, prev, total, "ordinal %d signed with two totals", ordinal)
+			}
+			signed[ordinal] = total
+			last = max(last, ordinal)
+		}
+		require.NoError(t, cmd.Process.Signal(syscall.SIGKILL), stderr.String())
+		_ = cmd.Wait()
+		require.False(t, first, "run %d signed nothing: %s", run, stderr.String())
+	}
+	t.Logf("%d payments signed across 5 kills, newest ordinal %d", len(signed), last)
 }
