@@ -75,7 +75,7 @@ func (p *Provider) judge(ctx context.Context, w *warrant, in Payment) (checked, 
 		}
 		intake.Now = uint64(now.Unix())
 	}
-	sig := payment.Signed{Warrant: chain.PaymentWarrant(p.cfg.Chain, in.Payer, p.agent), PublicKey: ck.pubKey}
+	sig := payment.Signed{Warrant: chain.PaymentWarrant(p.cfg.Chain, in.Payer, p.agent), PublicKey: ck.pubKey, Verify: ck.verify}
 	increment, err := payment.Accept(intake, in.Payment, sig)
 	if err != nil {
 		var re *payment.RuleError

@@ -141,7 +141,9 @@ func TestRejectionsOverHTTP(t *testing.T) {
 			require.False(t, pres.Success)
 			require.Equal(t, c.reason, pres.ErrorReason)
 			after, _ := h.newest()
-			require.Equal(t, before, after, "nothing stored")
+			// The payment, not its outcome: an earlier piece's served mark is
+			// written after its answer, so it may land between the two reads.
+			require.Equal(t, before.Payment, after.Payment, "nothing stored")
 		})
 		t.Run("post/"+c.name, func(t *testing.T) {
 			before, _ := h.newest()
@@ -149,7 +151,9 @@ func TestRejectionsOverHTTP(t *testing.T) {
 			require.Equal(t, http.StatusPaymentRequired, status)
 			require.Equal(t, c.reason, body["reason"])
 			after, _ := h.newest()
-			require.Equal(t, before, after, "nothing stored")
+			// The payment, not its outcome: an earlier piece's served mark is
+			// written after its answer, so it may land between the two reads.
+			require.Equal(t, before.Payment, after.Payment, "nothing stored")
 		})
 	}
 
@@ -174,7 +178,7 @@ func TestRejectionsOverHTTP(t *testing.T) {
 			require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))
 			require.Equal(t, provider.ReasonMalformed, body["reason"])
 			after, _ := h.newest()
-			require.Equal(t, before, after)
+			require.Equal(t, before.Payment, after.Payment, "nothing stored")
 		})
 	}
 	for name, hexPay := range map[string]string{"not hex": "zz", "wrong version": "02" + hex.EncodeToString(good.Bytes()[1:]), "long": hex.EncodeToString(append(good.Bytes(), 0))} {

@@ -15,6 +15,7 @@ import (
 	"github.com/iotaledger/wasp/packages/isc"
 	"github.com/micropay/micropay/client/chain"
 	"github.com/micropay/micropay/client/store"
+	"github.com/micropay/micropay/contract/payment"
 )
 
 // Config configures a Provider. Chain, Key and Store are required.
@@ -37,6 +38,10 @@ type Config struct {
 	// Schedule settles every warrant with an unsettled amount at the times
 	// it gives (Every, Cron); nil for none.
 	Schedule Schedule
+	// SettleBatch is how many warrants one settleMany request settles when
+	// many are due at once (a schedule, SettleNow of every warrant).
+	// Default (0) DefaultSettleBatch; at most contract.MaxSettlementsPerRequest.
+	SettleBatch int
 	// PollInterval is how often warrants with unsettled payments are read
 	// from chain to spot revocations. Default 30 s; New refuses one at or
 	// above Margin (ErrUnsafeSettings).
@@ -133,6 +138,7 @@ type warrant struct {
 	infoRead time.Time // cfg.Clock time of the last read; zero = never
 	gen      uint64    // counts changes of info: a read started before one is stale
 	pubKey   []byte
+	verifier *payment.KeyVerifier // for pubKey, made once: the contract's check, faster
 	newest   store.Receipt
 	has      bool   // newest is set
 	credit   uint64 // the store's credit of the warrant; written under intakeMu and mu
