@@ -49,6 +49,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"ConcurrentPostsSameSigner", testConcurrentPosts},
 		{"ScheduledCloseAfterDeadline", testScheduledClose},
 		{"FeedFollowsBlocks", testFeed},
+		{"SettleManyPerItemOutcomes", testSettleMany},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.run(t, newHarness(t)) })
