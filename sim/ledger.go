@@ -134,6 +134,21 @@ func (g *engine) onEvent(ev *isc.Event) error {
 		}
 		payer, provider = e.Payer, e.Provider
 		g.onSettled(e)
+	case contract.TopicSettledMany:
+		e, err := contract.DecodeSettledMany(ev.Payload)
+		if err != nil {
+			return err
+		}
+		for _, it := range e.Items {
+			g.onSettled(&contract.Settled{
+				Payer: it.Payer, Provider: e.Provider, Epoch: it.Epoch, LastOrdinal: it.LastOrdinal,
+				Paid: it.Paid, Shortfall: it.Shortfall, PaidInEpoch: it.PaidInEpoch, Balance: it.Balance,
+			})
+			g.views.invalidate(pairKey{string(it.Payer.Bytes()), string(e.Provider.Bytes())})
+		}
+		return nil
+	case contract.TopicSettleRefused:
+		return nil // the item moved nothing; the provider records why
 	case contract.TopicWarrantClosed:
 		e, err := contract.DecodeWarrantClosed(ev.Payload)
 		if err != nil {

@@ -2,7 +2,6 @@ package provider
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -28,8 +27,9 @@ type retryState struct {
 // settler decides when to settle. Run or RunOnce drives it; the fields
 // below kick are used by that one goroutine only.
 type settler struct {
-	p    *Provider
-	kick chan struct{}
+	p     *Provider
+	kick  chan struct{}
+	batch int // warrants per settleMany request
 
 	started      bool
 	nextPoll     time.Time
@@ -40,7 +40,7 @@ type settler struct {
 }
 
 func newSettler(p *Provider) *settler {
-	return &settler{p: p, kick: make(chan struct{}, 1), due: map[store.WarrantID]*warrant{}}
+	return &settler{p: p, kick: make(chan struct{}, 1), batch: settleBatchSize(p.cfg.SettleBatch), due: map[store.WarrantID]*warrant{}}
 }
 
 // trigger asks Run to settle w soon. It never blocks.
@@ -107,8 +107,11 @@ func (p *Provider) Run(ctx context.Context) error {
 // warrants, every PollInterval a poll for revocations (while the event
 // feed is live instead a settlement of revoked warrants paid since, from
 // the state the events keep, without a read), the schedule and due
-// retries. Simulations drive a provider with
-// it and a mock clock instead of Run, for deterministic runs.
+// retries. Work goes out in settleMany batches of Config.SettleBatch
+// warrants, revoked warrants first by deadline, and warrants triggered while
+// a schedule's batches go out are settled before the next batch.
+// Simulations drive a provider with it and a mock clock instead of Run, for
+// deterministic runs.
 func (p *Provider) RunOnce(ctx context.Context) {
 	s := p.settler
 	now := p.cfg.Clock.Now()
@@ -120,11 +123,7 @@ func (p *Provider) RunOnce(ctx context.Context) {
 		}
 		p.resume(ctx)
 	}
-	for _, w := range s.takeDue() {
-		if p.stillDue(w) {
-			p.settleLogged(ctx, w, "trigger")
-		}
-	}
+	p.settleTriggered(ctx)
 	if !now.Before(s.nextPoll) {
 		if p.Following() {
 			p.settleRevokedPending(ctx)
@@ -134,19 +133,19 @@ func (p *Provider) RunOnce(ctx context.Context) {
 		s.nextPoll = now.Add(p.cfg.PollInterval)
 	}
 	if p.cfg.Schedule != nil && !now.Before(s.nextSchedule) {
-		for _, w := range p.withReceipts() {
-			p.settleLogged(ctx, w, "schedule")
-		}
+		p.logSettled(p.settleAll(ctx, p.withReceipts()), "schedule")
 		s.nextSchedule = p.cfg.Schedule.Next(now)
 	}
+	var retry []*warrant
 	for _, w := range p.snapshotWarrants() {
 		w.mu.Lock()
 		due := !w.retry.next.IsZero() && !w.retry.next.After(now)
 		w.mu.Unlock()
 		if due {
-			p.settleLogged(ctx, w, "retry")
+			retry = append(retry, w)
 		}
 	}
+	p.logSettled(p.settleAll(ctx, retry), "retry")
 }
 
 // nextWork returns the provider-clock time of the next poll, scheduled
@@ -214,9 +213,10 @@ func (p *Provider) resume(ctx context.Context) {
 	}
 }
 
-// poll re-reads warrants that have unsettled payments; a revoked one is
-// settled at once.
+// poll re-reads warrants that have unsettled payments; the revoked ones
+// are settled at once.
 func (p *Provider) poll(ctx context.Context) {
+	var revoked []*warrant
 	for _, w := range p.withReceipts() {
 		wasRevoked := w.state().info.Revoked()
 		if err := p.reread(ctx, w); err != nil {
@@ -225,13 +225,13 @@ func (p *Provider) poll(ctx context.Context) {
 		}
 		st := w.state()
 		if (st.pendingOrdinal() || st.closedUnsettled()) && st.info.Revoked() {
-			why := "revoked"
 			if wasRevoked {
-				why = "revoked, still pending"
+				p.cfg.Log.Info("poll: revoked warrant still pending", "payer", w.payer.String())
 			}
-			p.settleLogged(ctx, w, why)
+			revoked = append(revoked, w)
 		}
 	}
+	p.logSettled(p.settleAll(ctx, revoked), "revoked")
 }
 
 // settleRevokedPending settles the revoked warrants that have payments
@@ -240,15 +240,22 @@ func (p *Provider) poll(ctx context.Context) {
 // triggered nothing, since nothing was pending then. A poll would settle
 // them, at the same pace; the events made the read unnecessary.
 func (p *Provider) settleRevokedPending(ctx context.Context) {
+	var revoked []*warrant
 	for _, w := range p.withReceipts() {
 		if st := w.state(); st.pendingOrdinal() && st.info.Revoked() {
-			p.settleLogged(ctx, w, "revoked, paid since")
+			revoked = append(revoked, w)
 		}
 	}
+	p.logSettled(p.settleAll(ctx, revoked), "revoked, paid since")
 }
 
 func (p *Provider) settleLogged(ctx context.Context, w *warrant, why string) {
 	s, err := p.settle(ctx, w)
+	p.logSettlement(w, why, s, err)
+}
+
+// logSettlement logs the outcome of settling w: s recorded, or err.
+func (p *Provider) logSettlement(w *warrant, why string, s *store.Settlement, err error) {
 	switch {
 	case err != nil:
 		p.cfg.Log.Warn("settle", "payer", w.payer.String(), "why", why, "err", err)
@@ -258,87 +265,142 @@ func (p *Provider) settleLogged(ctx context.Context, w *warrant, why string) {
 	}
 }
 
-// SettleNow settles the warrant of payer (nil: every warrant) at once and
-// returns the settlements it made; warrants with nothing to settle are left
-// out.
+// SettleNow settles the warrant of payer (nil: every warrant, in batches
+// as a schedule does) at once and returns the settlements it made; warrants
+// with nothing to settle are left out.
 func (p *Provider) SettleNow(ctx context.Context, payer *store.WarrantID) ([]store.Settlement, error) {
-	var out []store.Settlement
-	var errs []error
-	for _, w := range p.withReceipts() {
-		if payer != nil && w.id != *payer {
-			continue
-		}
-		s, err := p.settle(ctx, w)
-		if s != nil {
-			out = append(out, *s)
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("warrant of %s: %w", w.payer, err))
-		}
+	if payer == nil {
+		return p.settleNowAll(ctx)
 	}
-	return out, errors.Join(errs...)
+	p.mu.Lock()
+	w := p.warrants[*payer]
+	p.mu.Unlock()
+	if w == nil || !w.state().has {
+		return nil, nil
+	}
+	s, err := p.settle(ctx, w)
+	if err != nil {
+		err = fmt.Errorf("warrant of %s: %w", w.payer, err)
+	}
+	if s == nil {
+		return nil, err
+	}
+	return []store.Settlement{*s}, err
 }
 
-// settle settles w's newest payment if the chain has not settled it yet. It
-// records the attempt durably before sending it, reconciles an unknown
-// outcome by reading the warrant, and schedules a retry when that does not
-// show the payment settled. It returns the settlement recorded, or nil when
-// there was nothing to do.
+// settle settles w's newest payment if the chain has not settled it yet,
+// with a settle request of its own. It records the attempt durably before
+// sending it, reconciles an unknown outcome by reading the warrant, and
+// schedules a retry when that does not show the payment settled. It returns
+// the settlement recorded, or nil when there was nothing to do.
 func (p *Provider) settle(ctx context.Context, w *warrant) (*store.Settlement, error) {
 	w.settleMu.Lock()
 	defer w.settleMu.Unlock()
+	a, done, err := p.prepare(ctx, w)
+	if a == nil {
+		return done, err
+	}
+	return p.send(ctx, a)
+}
 
+// send posts a's payment alone in a settle request and records the outcome.
+// The caller holds a.w.settleMu.
+func (p *Provider) send(ctx context.Context, a *attempt) (*store.Settlement, error) {
+	start := p.cfg.Clock.Now()
+	receipt, err := chain.Settle(ctx, p.cfg.Chain, p.cfg.Key, a.w.payer, a.rec.Payment)
+	r := sent{elapsed: p.cfg.Clock.Since(start), err: err}
+	if receipt != nil {
+		r.requestID = receipt.RequestID.String()
+	}
+	switch {
+	case err == nil:
+		r.paid = receipt.Paid()
+	case chain.IsRejected(err):
+		r.refused, r.err = err.Error(), nil
+	}
+	return p.finish(ctx, a, r)
+}
+
+// attempt is a settlement about to be sent: its record, saved as Submitted,
+// and the warrant's payment and state it was decided on.
+type attempt struct {
+	w    *warrant
+	rec  store.Receipt
+	info chain.WarrantInfo
+	s    store.Settlement
+}
+
+// sent is what became of an attempt's request: refused (the chain said no:
+// definite, nothing moved), an unknown outcome (err), or landed, paying paid.
+type sent struct {
+	requestID string
+	elapsed   time.Duration
+	paid      uint64
+	refused   string
+	err       error
+}
+
+// prepare reads w and, when its newest payment is still to be settled,
+// records the attempt as Submitted and returns it. Otherwise it returns what
+// it recorded instead (a settlement an earlier run left is reconciled, a
+// missed deadline or closed epoch recorded as a loss), or nil when there was
+// nothing to do. The caller holds w.settleMu.
+func (p *Provider) prepare(ctx context.Context, w *warrant) (*attempt, *store.Settlement, error) {
 	before := w.state().info
 	if err := p.reread(ctx, w); err != nil {
 		p.scheduleRetry(ctx, w, before)
-		return nil, fmt.Errorf("read warrant: %w", err)
+		return nil, nil, fmt.Errorf("read warrant: %w", err)
 	}
 	st := w.state()
 	if !st.pendingOrdinal() {
-		return p.closeOut(ctx, w, st, before)
+		s, err := p.closeOut(ctx, w, st, before)
+		return nil, s, err
 	}
 	rec, info := st.newest, st.info
-
 	if info.Revoked() {
 		now, err := p.cfg.Chain.Now(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("read chain time: %w", err)
+			return nil, nil, fmt.Errorf("read chain time: %w", err)
 		}
 		if uint64(now.Unix()) >= info.Deadline {
-			return p.missed(ctx, w, rec, info.Paid, "the revoke deadline passed before settlement")
+			s, err := p.missed(ctx, w, rec, info.Paid, "the revoke deadline passed before settlement")
+			return nil, s, err
 		}
 	}
-
 	s := store.Settlement{
 		Warrant: w.id, Epoch: rec.Payment.Epoch, Ordinal: rec.Payment.Ordinal, Total: rec.Payment.Total,
 		State: store.Submitted, Attempt: w.attempts() + 1, UpdatedAt: p.cfg.Clock.Now().UTC(),
 	}
 	if err := p.cfg.Store.SaveSettlement(ctx, s); err != nil {
-		return nil, fmt.Errorf("record settlement: %w", err)
+		return nil, nil, fmt.Errorf("record settlement: %w", err)
 	}
-	start := p.cfg.Clock.Now()
-	receipt, err := chain.Settle(ctx, p.cfg.Chain, p.cfg.Key, w.payer, rec.Payment)
-	elapsed := p.cfg.Clock.Since(start)
-	if receipt != nil {
-		s.RequestID = receipt.RequestID.String()
-	}
+	return &attempt{w: w, rec: rec, info: info, s: s}, nil, nil
+}
+
+// finish records what became of a's request: landed with what it paid,
+// refused, or, with an unknown outcome, what a read of the warrant shows (a
+// retry is scheduled when it does not show the payment settled). The caller
+// holds a.w.settleMu.
+func (p *Provider) finish(ctx context.Context, a *attempt, r sent) (*store.Settlement, error) {
+	w, s := a.w, a.s
+	s.RequestID = r.requestID
 	outcome := OutcomeLanded
 	switch {
-	case err == nil:
-		s.State, s.Paid = store.Landed, receipt.Paid()
-	case chain.IsRejected(err):
+	case r.refused != "":
 		outcome = OutcomeRejected
-		s.State, s.Error = store.Failed, err.Error()
+		s.State, s.Error = store.Failed, r.refused
+	case r.err == nil:
+		s.State, s.Paid = store.Landed, r.paid
 	default:
 		// The request may have landed: the warrant on chain tells.
 		info2, rerr := p.cfg.Chain.WarrantInfo(ctx, w.payer, p.agent)
-		landed := rerr == nil && info2.Epoch == rec.Payment.Epoch && info2.LastOrdinal >= rec.Payment.Ordinal
+		landed := rerr == nil && info2.Epoch == a.rec.Payment.Epoch && info2.LastOrdinal >= a.rec.Payment.Ordinal
 		if landed {
-			s.State, s.Paid = store.Landed, info2.Paid-info.Paid
+			s.State, s.Paid = store.Landed, info2.Paid-a.info.Paid
 		} else {
 			outcome = OutcomeUnknown
-			s.Error = err.Error()
-			p.scheduleRetry(ctx, w, info)
+			s.Error = r.err.Error()
+			p.scheduleRetry(ctx, w, a.info)
 		}
 	}
 	if s.State != store.Submitted {
@@ -354,10 +416,10 @@ func (p *Provider) settle(ctx context.Context, w *warrant) (*store.Settlement, e
 		return &s, fmt.Errorf("record settlement outcome: %w", serr)
 	}
 	if m := p.cfg.Metrics; m != nil {
-		m.observeSettle(outcome, elapsed, s.Paid)
+		m.observeSettle(outcome, r.elapsed, s.Paid)
 	}
 	if outcome == OutcomeUnknown {
-		return &s, fmt.Errorf("settle ordinal %d: %w", rec.Payment.Ordinal, err)
+		return &s, fmt.Errorf("settle ordinal %d: %w", a.rec.Payment.Ordinal, r.err)
 	}
 	return &s, nil
 }

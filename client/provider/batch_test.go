@@ -1,0 +1,315 @@
+package provider_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/iotaledger/wasp/packages/cryptolib"
+	"github.com/iotaledger/wasp/packages/isc"
+	"github.com/iotaledger/wasp/packages/kv/collections"
+	"github.com/micropay/micropay/client/chain"
+	"github.com/micropay/micropay/client/provider"
+	"github.com/micropay/micropay/client/store"
+	"github.com/micropay/micropay/contract"
+	"github.com/micropay/micropay/contract/payment"
+)
+
+// recordingChain wraps the real chain seam and records the settle and
+// settleMany requests the provider sends (entry and payers, in order). Its
+// optional hooks run before a request is passed on (tamper may change it)
+// and after it landed (lose turns the answer into an unknown outcome).
+type recordingChain struct {
+	chain.Chain
+	mu       sync.Mutex
+	requests []sentRequest
+	tamper   func(n int, req *chain.Request)
+	after    func(n int)
+	lose     func(n int) bool
+}
+
+type sentRequest struct {
+	entry  string
+	payers []isc.AgentID
+}
+
+func (c *recordingChain) Post(ctx context.Context, key *cryptolib.KeyPair, req chain.Request) (*chain.Receipt, error) {
+	if req.Entry != contract.FuncSettle.Name && req.Entry != contract.FuncSettleMany.Name {
+		return c.Chain.Post(ctx, key, req)
+	}
+	c.mu.Lock()
+	n := len(c.requests)
+	c.requests = append(c.requests, sentRequest{entry: req.Entry, payers: requestPayers(req)})
+	c.mu.Unlock()
+	if c.tamper != nil {
+		c.tamper(n, &req)
+	}
+	rec, err := c.Chain.Post(ctx, key, req)
+	if c.after != nil {
+		c.after(n)
+	}
+	if c.lose != nil && c.lose(n) {
+		return nil, fmt.Errorf("%w: injected: reply lost", chain.ErrUnknownOutcome)
+	}
+	return rec, err
+}
+
+func (c *recordingChain) sent() []sentRequest {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]sentRequest(nil), c.requests...)
+}
+
+func requestPayers(req chain.Request) []isc.AgentID {
+	if req.Entry == contract.FuncSettle.Name {
+		a, err := contract.AgentIDFromBytes(req.Params[contract.ParamPayer])
+		if err != nil {
+			return nil
+		}
+		return []isc.AgentID{a}
+	}
+	arr := collections.NewArrayReadOnly(req.Params, contract.ParamSettlements)
+	out := make([]isc.AgentID, 0, arr.Len())
+	for i := uint32(0); i < arr.Len(); i++ {
+		s, err := contract.DecodeSettlement(arr.GetAt(i))
+		if err == nil {
+			out = append(out, s.Payer)
+		}
+	}
+	return out
+}
+
+// fleet is n payers with a warrant each for the harness's provider, each
+// with one accepted payment of a total of its own, not settled yet.
+type fleet struct {
+	h      *harness
+	keys   []*cryptolib.KeyPair
+	payers []isc.AgentID
+	totals []uint64
+}
+
+func newFleet(t testing.TB, h *harness, n int) *fleet {
+	f := &fleet{h: h}
+	for i := 0; i < n; i++ {
+		key := cryptolib.NewKeyPair()
+		a := chain.AgentOf(key)
+		require.NoError(t, h.chain.Fund(h.ctx, a, 2_000_000))
+		_, err := chain.AddWarrant(h.ctx, h.chain, key, chain.AddWarrantRequest{Provider: h.prov, Amount: 1_000_000, RegisterKey: true})
+		require.NoError(t, err)
+		f.keys, f.payers, f.totals = append(f.keys, key), append(f.payers, a), append(f.totals, 0)
+	}
+	f.pay(t, 1)
+	return f
+}
+
+// pay has every payer pay its next piece (ordinal), a price of its own.
+func (f *fleet) pay(t testing.TB, ordinal uint64) {
+	for i, key := range f.keys {
+		price := uint64(100 + i)
+		f.totals[i] += price
+		w := chain.PaymentWarrant(f.h.chain, f.payers[i], f.h.prov)
+		p := payment.Sign(key.GetPrivateKey().AsStdKey(), w, 1, ordinal, f.totals[i])
+		_, err := f.h.p.Accept(f.h.ctx, provider.Payment{Payer: f.payers[i], Payment: p, Price: price, Resource: "/piece"})
+		require.NoError(t, err)
+	}
+}
+
+// requireSettledExactly checks that the chain paid each warrant its total
+// and that the provider recorded that settlement as landed with that pay.
+func (f *fleet) requireSettledExactly(t *testing.T) {
+	for i, a := range f.payers {
+		info, err := f.h.chain.WarrantInfo(f.h.ctx, a, f.h.prov)
+		require.NoError(t, err)
+		require.Equal(t, f.totals[i], info.Paid, "warrant %d paid on chain", i)
+		s, ok, err := f.h.store.LastSettlement(f.h.ctx, f.h.p.WarrantID(a))
+		require.NoError(t, err)
+		require.True(t, ok)
+		require.Equal(t, store.Landed, s.State, "warrant %d: %s", i, s.Error)
+		require.Equal(t, f.totals[i], s.Paid, "warrant %d recorded paid", i)
+	}
+}
+
+func (f *fleet) sum() uint64 {
+	var s uint64
+	for _, t := range f.totals {
+		s += t
+	}
+	return s
+}
+
+// A scheduled settlement of 300 due warrants with batches of 100 is three
+// settleMany requests, and pays each warrant exactly its newest total.
+func TestScheduledSettleGoesOutInBatches(t *testing.T) {
+	rc := &recordingChain{}
+	h := newHarness(t, func(c *provider.Config) {
+		rc.Chain, c.Chain = c.Chain, rc
+		c.Schedule, c.SettleBatch = provider.Every(time.Hour), 100
+	})
+	f := newFleet(t, h, 300)
+	h.p.RunOnce(h.ctx) // start: nothing due
+	require.Empty(t, rc.sent())
+	before := h.balance(h.prov)
+
+	h.clock.Add(time.Hour)
+	h.p.RunOnce(h.ctx)
+	sent := rc.sent()
+	require.Equal(t, []string{contract.FuncSettleMany.Name, contract.FuncSettleMany.Name, contract.FuncSettleMany.Name},
+		entries(sent), "ceil(300/100) requests")
+	for _, r := range sent {
+		require.Len(t, r.payers, 100)
+	}
+	f.requireSettledExactly(t)
+	require.Greater(t, h.balance(h.prov), before)
+
+	got, err := h.p.SettleNow(h.ctx, nil)
+	require.NoError(t, err)
+	require.Empty(t, got, "nothing left to settle")
+	require.Len(t, rc.sent(), 3, "and nothing sent")
+}
+
+// An item the chain refuses fails alone, recorded as a refused settle is,
+// and goes out again next time; the others in its request land.
+func TestSettleManyRefusedItemFailsAlone(t *testing.T) {
+	rc := &recordingChain{}
+	h := newHarness(t, func(c *provider.Config) { rc.Chain, c.Chain = c.Chain, rc })
+	f := newFleet(t, h, 5)
+	var bad isc.AgentID
+	rc.tamper = func(n int, req *chain.Request) {
+		if n != 0 {
+			return
+		}
+		// Flip a signature bit of the third item: the contract refuses it.
+		params := req.Params.Clone()
+		arr := collections.NewArray(params, contract.ParamSettlements)
+		s, err := contract.DecodeSettlement(arr.GetAt(2))
+		require.NoError(t, err)
+		bad = s.Payer
+		b := s.Payment.Bytes()
+		b[len(b)-1] ^= 1
+		s.Payment, err = payment.Decode(b)
+		require.NoError(t, err)
+		arr.SetAt(2, contract.EncodeSettlement(s))
+		req.Params = params
+	}
+	got, err := h.p.SettleNow(h.ctx, nil)
+	require.NoError(t, err, "a refusal is a definite outcome")
+	require.Len(t, got, 5)
+	require.Len(t, rc.sent(), 1)
+	for _, s := range got {
+		if s.Warrant == h.p.WarrantID(bad) {
+			require.Equal(t, store.Failed, s.State)
+			require.Contains(t, s.Error, "settleMany: item 3 refused")
+			require.Zero(t, s.Paid)
+			continue
+		}
+		require.Equal(t, store.Landed, s.State)
+	}
+	info, err := h.chain.WarrantInfo(h.ctx, bad, h.prov)
+	require.NoError(t, err)
+	require.Zero(t, info.Paid, "the refused warrant is untouched")
+
+	got, err = h.p.SettleNow(h.ctx, nil)
+	require.NoError(t, err)
+	require.Len(t, got, 1, "only the refused warrant is still pending")
+	require.Equal(t, h.p.WarrantID(bad), got[0].Warrant)
+	require.Equal(t, contract.FuncSettle.Name, rc.sent()[1].entry, "a lone warrant goes in a settle")
+	f.requireSettledExactly(t)
+}
+
+// A settleMany that lands but whose answer is lost is reconciled warrant by
+// warrant from the chain: every warrant recorded landed with its pay, and
+// nothing sent twice.
+func TestSettleManyUnknownOutcomeReconciled(t *testing.T) {
+	rc := &recordingChain{}
+	h := newHarness(t, func(c *provider.Config) { rc.Chain, c.Chain = c.Chain, rc })
+	f := newFleet(t, h, 4)
+	rc.lose = func(n int) bool { return n == 0 }
+	got, err := h.p.SettleNow(h.ctx, nil)
+	require.NoError(t, err, "reconciled, not an error")
+	require.Len(t, got, 4)
+	f.requireSettledExactly(t)
+	got, err = h.p.SettleNow(h.ctx, nil)
+	require.NoError(t, err)
+	require.Empty(t, got)
+	require.Len(t, rc.sent(), 1, "no second request")
+}
+
+// settledExactly is requireSettledExactly as a condition to wait for.
+func (f *fleet) settledExactly() bool {
+	for i, a := range f.payers {
+		info, err := f.h.chain.WarrantInfo(f.h.ctx, a, f.h.prov)
+		if err != nil || info.Paid != f.totals[i] {
+			return false
+		}
+		s, ok, err := f.h.store.LastSettlement(f.h.ctx, f.h.p.WarrantID(a))
+		if err != nil || !ok || s.State != store.Landed || s.Paid != f.totals[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// A warrant revoked while a schedule's batches go out is settled in the
+// next request, before the batches still to go, although it comes last in
+// the schedule's order: it never waits behind more than the batch in flight.
+func TestRevokedWarrantIsNotStuckBehindScheduledBatches(t *testing.T) {
+	rc := &recordingChain{}
+	h := newHarness(t, func(c *provider.Config) {
+		rc.Chain, c.Chain = c.Chain, rc
+		c.Feed = rc.Chain.(chain.Feed)
+		c.Schedule, c.SettleBatch = provider.Every(time.Hour), 100
+	})
+	f := newFleet(t, h, 300)
+	last := 0 // the warrant the schedule sends last
+	for i, a := range f.payers {
+		if string(a.Bytes()) > string(f.payers[last].Bytes()) {
+			last = i
+		}
+	}
+	revoked := make(chan error, 1)
+	rc.after = func(n int) {
+		if n != 0 {
+			return
+		}
+		// While the first batch is in flight the last warrant's payer
+		// revokes; the event feed hands it to the settler.
+		_, err := chain.Revoke(h.ctx, h.chain, f.keys[last], h.prov, chain.DefaultRevokeDeposit)
+		for start := time.Now(); err == nil && !provider.Triggered(h.p, f.payers[last]); time.Sleep(time.Millisecond) {
+			if time.Since(start) > 20*time.Second {
+				err = fmt.Errorf("the revocation never reached the settler")
+			}
+		}
+		revoked <- err
+	}
+	h.run()
+	require.Eventually(t, h.p.Following, 10*time.Second, time.Millisecond)
+	waitFor(t, "the schedule to start", func() bool {
+		if len(rc.sent()) > 0 {
+			return true
+		}
+		h.clock.Add(10 * time.Minute)
+		return false
+	})
+	require.NoError(t, <-revoked)
+	waitFor(t, "every warrant settled", f.settledExactly)
+
+	sent := rc.sent()
+	require.Equal(t, []string{contract.FuncSettleMany.Name, contract.FuncSettle.Name, contract.FuncSettleMany.Name, contract.FuncSettleMany.Name},
+		entries(sent), "the first batch, the revoked warrant's own settle, the other batches")
+	require.Len(t, sent[0].payers, 100)
+	require.True(t, sent[1].payers[0].Equals(f.payers[last]))
+	require.Len(t, sent[2].payers, 100)
+	require.Len(t, sent[3].payers, 99, "the last batch no longer holds the revoked warrant")
+}
+
+func entries(rs []sentRequest) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.entry
+	}
+	return out
+}
