@@ -23,9 +23,21 @@ node: ## the Wasp node with micropay, as a deployment needs it: bin/wasp-micropa
 	$(GO) build -tags $(NODE_TAGS) -o bin/wasp-micropay ./cmd/wasp-micropay
 
 .PHONY: test
-test: ## run every test (the README's test command; CI runs it), the node's also as `make node` builds it
+test: js ## run every test (the README's test command; CI runs it), the node's also as `make node` builds it
 	$(GO) test -count=1 -timeout 20m $(PKGS)
 	$(GO) test -count=1 -tags $(NODE_TAGS) ./cmd/wasp-micropay/
+
+# client/js's packages, exactly as its lock file pins them (npm ci), whenever
+# the lock file is newer than the install. Without npm the x402 interop tests
+# skip with a message (outside CI; with CI=true they fail).
+JS_DIR := client/js
+.PHONY: js
+js: ## install client/js's npm packages from its lock file (make test does this)
+	@if command -v npm >/dev/null 2>&1; then \
+	  if [ ! $(JS_DIR)/node_modules/.package-lock.json -nt $(JS_DIR)/package-lock.json ]; then \
+	    cd $(JS_DIR) && npm ci --no-audit --no-fund; \
+	  fi; \
+	else echo "npm not found: the x402 interop tests (client/js) will be skipped; install Node.js 18+ and npm to run them"; fi
 
 # Packages that move Solo's logical clock are left out of test-race: wasp's
 # utxodb.AdvanceClockBy writes the clock under a read lock, a race in wasp
