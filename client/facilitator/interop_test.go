@@ -43,12 +43,12 @@ func needNode(t *testing.T) (node, npm string) {
 	case errNode != nil || errNpm != nil:
 		missing = "node and npm are not installed (apt-get install nodejs npm)"
 	case errMods != nil:
-		missing = "client/js has no node_modules: run `npm ci` in client/js"
+		missing = "client/js has no node_modules: run `make js` (npm ci from its lock file; make test does it)"
 	default:
 		return node, npm
 	}
 	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s; in CI the x402 interop tests must run (.ci/run installs them)", missing)
+		t.Fatalf("%s; in CI the x402 interop tests must run (.ci/run installs node and npm, make test their packages)", missing)
 	}
 	t.Skipf("skipping the TypeScript and x402 interop tests: %s", missing)
 	return "", ""

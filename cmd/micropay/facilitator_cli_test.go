@@ -75,9 +75,9 @@ func nodeForExample(t *testing.T) string {
 	}
 	if err != nil {
 		if os.Getenv("CI") == "true" {
-			t.Fatalf("node or client/js's packages missing (%v); in CI the x402 tests must run (.ci/run installs them)", err)
+			t.Fatalf("node or client/js's packages missing (%v); in CI the x402 tests must run (.ci/run installs node and npm, make test their packages)", err)
 		}
-		t.Skipf("skipping: node or client/js's packages are missing (%v): install nodejs and run `npm ci` in client/js", err)
+		t.Skipf("skipping: node or client/js's packages are missing (%v): install nodejs and run `make js`", err)
 	}
 	return node
 }
