@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
+	"sync/atomic"
 
 	"github.com/micropay/micropay/client/chain"
 	"github.com/micropay/micropay/client/store"
@@ -15,6 +17,9 @@ import (
 // settleMany request when Config.SettleBatch is 0: at 100 the contract's gas
 // per warrant is under a quarter of a settle's (docs/protocol.md §8).
 const DefaultSettleBatch = 100
+
+// settleInFlight is Config.SettleInFlight with its default (0 or less: 1).
+func settleInFlight(n int) int { return max(n, 1) }
 
 // settleBatchSize is Config.SettleBatch with its default (0 or less) and
 // bounded by what one request may carry.
@@ -34,25 +39,60 @@ type settled struct {
 
 // settleAll settles ws, the most urgent first: revoked warrants in order of
 // their deadlines, in batches of their own, then the others in the order
-// given. Before each batch of the others it settles the warrants triggered
-// meanwhile (a revocation the feed reported, say), so no revoked warrant
-// waits behind more than the batch in flight. Each batch is one settleMany
+// given, Config.SettleInFlight requests at a time. Before each batch of the
+// others it settles the warrants triggered meanwhile (a revocation the feed
+// reported, say), so no revoked warrant waits behind more than the
+// requests in flight. Each batch is one settleMany
 // request (a lone warrant, a settle); every warrant's outcome is recorded
 // as settle records it.
 func (p *Provider) settleAll(ctx context.Context, ws []*warrant) []settled {
 	urgent, rest := byUrgency(ws)
-	n := p.settler.batch
 	var out []settled
-	for len(urgent) > 0 {
-		k := min(n, len(urgent))
-		out = append(out, p.settleBatch(ctx, urgent[:k])...)
-		urgent = urgent[k:]
+	for _, b := range chunks(urgent, p.settler.batch) {
+		out = append(out, p.settleBatch(ctx, b)...)
 	}
-	for len(rest) > 0 {
-		p.settleTriggered(ctx)
-		k := min(n, len(rest))
-		out = append(out, p.settleBatch(ctx, rest[:k])...)
-		rest = rest[k:]
+	return append(out, p.sendBatches(ctx, chunks(rest, p.settler.batch))...)
+}
+
+// sendBatches settles batches, Config.SettleInFlight requests at a time,
+// each after the warrants triggered meanwhile.
+func (p *Provider) sendBatches(ctx context.Context, batches [][]*warrant) []settled {
+	results := make([][]settled, len(batches))
+	var next atomic.Int64
+	work := func() {
+		for {
+			i := int(next.Add(1)) - 1
+			if i >= len(batches) {
+				return
+			}
+			p.settleTriggered(ctx)
+			results[i] = p.settleBatch(ctx, batches[i])
+		}
+	}
+	var wg sync.WaitGroup
+	for range min(p.settler.inFlight, len(batches)) - 1 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			work()
+		}()
+	}
+	work()
+	wg.Wait()
+	var out []settled
+	for _, r := range results {
+		out = append(out, r...)
+	}
+	return out
+}
+
+// chunks splits ws into slices of at most n.
+func chunks(ws []*warrant, n int) [][]*warrant {
+	var out [][]*warrant
+	for len(ws) > 0 {
+		k := min(n, len(ws))
+		out = append(out, ws[:k])
+		ws = ws[k:]
 	}
 	return out
 }
@@ -71,10 +111,8 @@ func (p *Provider) settleTriggered(ctx context.Context) {
 	}
 	urgent, rest := byUrgency(due)
 	for _, ws := range [][]*warrant{urgent, rest} {
-		for len(ws) > 0 {
-			k := min(p.settler.batch, len(ws))
-			p.logSettled(p.settleBatch(ctx, ws[:k]), "trigger")
-			ws = ws[k:]
+		for _, b := range chunks(ws, p.settler.batch) {
+			p.logSettled(p.settleBatch(ctx, b), "trigger")
 		}
 	}
 }

@@ -83,27 +83,42 @@ func requestPayers(req chain.Request) []isc.AgentID {
 	return out
 }
 
-// fleet is n payers with a warrant each for the harness's provider, each
-// with one accepted payment of a total of its own, not settled yet.
+// fleet is n payers with a warrant each for one provider, each with one
+// accepted payment of a total of its own, not settled yet.
 type fleet struct {
-	h      *harness
+	ctx    context.Context
+	c      chain.Chain
+	prov   isc.AgentID
+	p      *provider.Provider
+	st     store.Store
 	keys   []*cryptolib.KeyPair
 	payers []isc.AgentID
 	totals []uint64
 }
 
+// funder credits an L2 account: the embedded chain, a devnet's faucet.
+type funder interface {
+	Fund(ctx context.Context, agent isc.AgentID, amount uint64) error
+}
+
+// newFleet makes a fleet of n payers for the harness's provider.
 func newFleet(t testing.TB, h *harness, n int) *fleet {
-	f := &fleet{h: h}
+	f := &fleet{ctx: h.ctx, c: h.chain, prov: h.prov, p: h.p, st: h.store}
+	f.open(t, h.chain, n)
+	return f
+}
+
+// open funds n payers through fund, opens their warrants and has each pay.
+func (f *fleet) open(t testing.TB, fund funder, n int) {
 	for i := 0; i < n; i++ {
 		key := cryptolib.NewKeyPair()
 		a := chain.AgentOf(key)
-		require.NoError(t, h.chain.Fund(h.ctx, a, 2_000_000))
-		_, err := chain.AddWarrant(h.ctx, h.chain, key, chain.AddWarrantRequest{Provider: h.prov, Amount: 1_000_000, RegisterKey: true})
+		require.NoError(t, fund.Fund(f.ctx, a, 2_000_000))
+		_, err := chain.AddWarrant(f.ctx, f.c, key, chain.AddWarrantRequest{Provider: f.prov, Amount: 1_000_000, RegisterKey: true})
 		require.NoError(t, err)
 		f.keys, f.payers, f.totals = append(f.keys, key), append(f.payers, a), append(f.totals, 0)
 	}
 	f.pay(t, 1)
-	return f
 }
 
 // pay has every payer pay its next piece (ordinal), a price of its own.
@@ -111,9 +126,9 @@ func (f *fleet) pay(t testing.TB, ordinal uint64) {
 	for i, key := range f.keys {
 		price := uint64(100 + i)
 		f.totals[i] += price
-		w := chain.PaymentWarrant(f.h.chain, f.payers[i], f.h.prov)
+		w := chain.PaymentWarrant(f.c, f.payers[i], f.prov)
 		p := payment.Sign(key.GetPrivateKey().AsStdKey(), w, 1, ordinal, f.totals[i])
-		_, err := f.h.p.Accept(f.h.ctx, provider.Payment{Payer: f.payers[i], Payment: p, Price: price, Resource: "/piece"})
+		_, err := f.p.Accept(f.ctx, provider.Payment{Payer: f.payers[i], Payment: p, Price: price, Resource: "/piece"})
 		require.NoError(t, err)
 	}
 }
@@ -122,23 +137,15 @@ func (f *fleet) pay(t testing.TB, ordinal uint64) {
 // and that the provider recorded that settlement as landed with that pay.
 func (f *fleet) requireSettledExactly(t *testing.T) {
 	for i, a := range f.payers {
-		info, err := f.h.chain.WarrantInfo(f.h.ctx, a, f.h.prov)
+		info, err := f.c.WarrantInfo(f.ctx, a, f.prov)
 		require.NoError(t, err)
 		require.Equal(t, f.totals[i], info.Paid, "warrant %d paid on chain", i)
-		s, ok, err := f.h.store.LastSettlement(f.h.ctx, f.h.p.WarrantID(a))
+		s, ok, err := f.st.LastSettlement(f.ctx, f.p.WarrantID(a))
 		require.NoError(t, err)
 		require.True(t, ok)
 		require.Equal(t, store.Landed, s.State, "warrant %d: %s", i, s.Error)
 		require.Equal(t, f.totals[i], s.Paid, "warrant %d recorded paid", i)
 	}
-}
-
-func (f *fleet) sum() uint64 {
-	var s uint64
-	for _, t := range f.totals {
-		s += t
-	}
-	return s
 }
 
 // A scheduled settlement of 300 due warrants with batches of 100 is three
@@ -241,11 +248,11 @@ func TestSettleManyUnknownOutcomeReconciled(t *testing.T) {
 // settledExactly is requireSettledExactly as a condition to wait for.
 func (f *fleet) settledExactly() bool {
 	for i, a := range f.payers {
-		info, err := f.h.chain.WarrantInfo(f.h.ctx, a, f.h.prov)
+		info, err := f.c.WarrantInfo(f.ctx, a, f.prov)
 		if err != nil || info.Paid != f.totals[i] {
 			return false
 		}
-		s, ok, err := f.h.store.LastSettlement(f.h.ctx, f.h.p.WarrantID(a))
+		s, ok, err := f.st.LastSettlement(f.ctx, f.p.WarrantID(a))
 		if err != nil || !ok || s.State != store.Landed || s.Paid != f.totals[i] {
 			return false
 		}
@@ -312,4 +319,56 @@ func entries(rs []sentRequest) []string {
 		out[i] = r.entry
 	}
 	return out
+}
+
+// With SettleInFlight 3 the three batches of a settlement are in flight at
+// once (each takes the provider's next nonce), and every warrant is still
+// paid exactly.
+func TestSettleBatchesGoOutTogether(t *testing.T) {
+	rc := &recordingChain{}
+	h := newHarness(t, func(c *provider.Config) {
+		rc.Chain, c.Chain = c.Chain, rc
+		c.SettleBatch, c.SettleInFlight = 20, 3
+	})
+	f := newFleet(t, h, 60)
+	b := newBarrier(3)
+	rc.tamper = b.wait
+	got, err := h.p.SettleNow(h.ctx, nil)
+	require.NoError(t, err)
+	require.Len(t, got, 60)
+	require.Zero(t, b.timedOut(), "requests waited in vain for the others to be in flight")
+	require.Equal(t, []string{contract.FuncSettleMany.Name, contract.FuncSettleMany.Name, contract.FuncSettleMany.Name}, entries(rc.sent()))
+	f.requireSettledExactly(t)
+}
+
+// barrier holds each request until n are in flight together, or 5 s.
+type barrier struct {
+	mu       sync.Mutex
+	n        int
+	arrived  int
+	alone    int // requests that gave up waiting
+	together chan struct{}
+}
+
+func newBarrier(n int) *barrier { return &barrier{n: n, together: make(chan struct{})} }
+
+func (b *barrier) wait(int, *chain.Request) {
+	b.mu.Lock()
+	if b.arrived++; b.arrived == b.n {
+		close(b.together)
+	}
+	b.mu.Unlock()
+	select {
+	case <-b.together:
+	case <-time.After(5 * time.Second):
+		b.mu.Lock()
+		b.alone++
+		b.mu.Unlock()
+	}
+}
+
+func (b *barrier) timedOut() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.alone
 }

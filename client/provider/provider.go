@@ -42,6 +42,10 @@ type Config struct {
 	// many are due at once (a schedule, SettleNow of every warrant).
 	// Default (0) DefaultSettleBatch; at most contract.MaxSettlementsPerRequest.
 	SettleBatch int
+	// SettleInFlight is how many of those requests the settler has in
+	// flight at once (the chain client gives each the signer's next nonce).
+	// Default (0) 1: one after another.
+	SettleInFlight int
 	// PollInterval is how often warrants with unsettled payments are read
 	// from chain to spot revocations. Default 30 s; New refuses one at or
 	// above Margin (ErrUnsafeSettings).

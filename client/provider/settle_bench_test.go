@@ -20,8 +20,8 @@ import (
 // BenchmarkScheduledSettle measures a settlement of every due warrant (what
 // a schedule tick does; SettleNow(nil) takes the same path) of 1,000
 // warrants on the embedded chain with the durable store, at batch sizes 1
-// (a settle per warrant, as before settleMany), 100 (the default) and
-// 1,000. Each iteration settles one new payment of every warrant; the
+// (a settle per warrant, as before settleMany), 100 (the default; also with
+// 4 requests in flight) and 1,000. Each iteration settles one new payment of every warrant; the
 // payments are accepted before the timer starts. It reports requests per
 // settle run and warrants settled per second of wall time. Run it with
 // -benchtime=1x: the fleet's set-up (two blocks per warrant) is the slow part.
@@ -44,9 +44,9 @@ func BenchmarkScheduledSettle(b *testing.B) {
 		b.Fatal(err)
 	}
 	h := &harness{ctx: ctx, chain: e, seam: rc, provKey: provKey, prov: chain.AgentOf(provKey), store: st, clock: clock.NewMock()}
-	newProvider := func(batch int) {
+	newProvider := func(batch, inFlight int) {
 		p, err := provider.New(ctx, provider.Config{
-			Chain: rc, Key: provKey, Store: st, Clock: h.clock, SettleBatch: batch,
+			Chain: rc, Key: provKey, Store: st, Clock: h.clock, SettleBatch: batch, SettleInFlight: inFlight,
 			Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		})
 		if err != nil {
@@ -54,15 +54,16 @@ func BenchmarkScheduledSettle(b *testing.B) {
 		}
 		h.p = p
 	}
-	newProvider(0)
+	newProvider(0, 0)
 	f := newFleet(b, h, warrants)
 	if _, err := h.p.SettleNow(ctx, nil); err != nil {
 		b.Fatal(err)
 	}
 	ordinal := uint64(1)
-	for _, batch := range []int{1, 100, 1_000} {
-		b.Run(fmt.Sprintf("warrants-%d/batch-%d", warrants, batch), func(b *testing.B) {
-			newProvider(batch)
+	for _, c := range []struct{ batch, inFlight int }{{1, 1}, {100, 1}, {100, 4}, {1_000, 1}} {
+		b.Run(fmt.Sprintf("warrants-%d/batch-%d/inflight-%d", warrants, c.batch, c.inFlight), func(b *testing.B) {
+			newProvider(c.batch, c.inFlight)
+			f.p = h.p
 			var requests int
 			var wall time.Duration
 			for i := 0; i < b.N; i++ {

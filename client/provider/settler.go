@@ -27,9 +27,10 @@ type retryState struct {
 // settler decides when to settle. Run or RunOnce drives it; the fields
 // below kick are used by that one goroutine only.
 type settler struct {
-	p     *Provider
-	kick  chan struct{}
-	batch int // warrants per settleMany request
+	p        *Provider
+	kick     chan struct{}
+	batch    int // warrants per settleMany request
+	inFlight int // settleMany requests at once
 
 	started      bool
 	nextPoll     time.Time
@@ -40,7 +41,8 @@ type settler struct {
 }
 
 func newSettler(p *Provider) *settler {
-	return &settler{p: p, kick: make(chan struct{}, 1), batch: settleBatchSize(p.cfg.SettleBatch), due: map[store.WarrantID]*warrant{}}
+	return &settler{p: p, kick: make(chan struct{}, 1), batch: settleBatchSize(p.cfg.SettleBatch),
+		inFlight: settleInFlight(p.cfg.SettleInFlight), due: map[store.WarrantID]*warrant{}}
 }
 
 // trigger asks Run to settle w soon. It never blocks.
