@@ -372,3 +372,24 @@ func (b *barrier) timedOut() int {
 	defer b.mu.Unlock()
 	return b.alone
 }
+
+// A run that died with many settlements recorded as submitted and never
+// sent is resumed in batches: one settleMany for all of them, each warrant
+// then paid exactly.
+func TestResumeSettlesInBatches(t *testing.T) {
+	rc := &recordingChain{}
+	h := newHarness(t, func(c *provider.Config) { rc.Chain, c.Chain = c.Chain, rc })
+	f := newFleet(t, h, 5)
+	for i, a := range f.payers {
+		require.NoError(t, h.store.SaveSettlement(h.ctx, store.Settlement{
+			Warrant: h.p.WarrantID(a), Epoch: 1, Ordinal: 1, Total: f.totals[i], State: store.Submitted, Attempt: 1,
+		}))
+	}
+	h.start(func(c *provider.Config) { c.Chain = rc }) // restart on the same store
+	f.p = h.p
+	h.p.RunOnce(h.ctx)
+	sent := rc.sent()
+	require.Equal(t, []string{contract.FuncSettleMany.Name}, entries(sent))
+	require.Len(t, sent[0].payers, 5)
+	f.requireSettledExactly(t)
+}

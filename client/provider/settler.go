@@ -195,11 +195,12 @@ func (p *Provider) earliestRetry() (time.Time, bool) {
 	return at, !at.IsZero()
 }
 
-// resume finishes what an earlier run left: a settlement recorded as
-// Submitted is reconciled (and completed), and a warrant that is due
-// (threshold, exposure, revoked) is settled. Other pending payments wait for
+// resume finishes what an earlier run left, in batches as a schedule does:
+// a settlement recorded as Submitted is reconciled (and completed), and a
+// warrant that is due (threshold, exposure, revoked) is settled. Other pending payments wait for
 // their trigger or the schedule as they would have.
 func (p *Provider) resume(ctx context.Context) {
+	var due []*warrant
 	for _, w := range p.snapshotWarrants() {
 		if err := p.reread(ctx, w); err != nil {
 			p.cfg.Log.Warn("resume: read warrant", "payer", w.payer.String(), "err", err)
@@ -210,9 +211,10 @@ func (p *Provider) resume(ctx context.Context) {
 			continue
 		}
 		if (ok && last.State == store.Submitted) || p.stillDue(w) {
-			p.settleLogged(ctx, w, "resume")
+			due = append(due, w)
 		}
 	}
+	p.logSettled(p.settleAll(ctx, due), "resume")
 }
 
 // poll re-reads warrants that have unsettled payments; the revoked ones
@@ -249,11 +251,6 @@ func (p *Provider) settleRevokedPending(ctx context.Context) {
 		}
 	}
 	p.logSettled(p.settleAll(ctx, revoked), "revoked, paid since")
-}
-
-func (p *Provider) settleLogged(ctx context.Context, w *warrant, why string) {
-	s, err := p.settle(ctx, w)
-	p.logSettlement(w, why, s, err)
 }
 
 // logSettlement logs the outcome of settling w: s recorded, or err.
