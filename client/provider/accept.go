@@ -159,14 +159,20 @@ func (p *Provider) creditPending(ctx context.Context) error {
 	return nil
 }
 
-func (p *Provider) accept(ctx context.Context, in Payment) (*Accepted, error) {
+// admit applies the checks that need no warrant state (the resource, the
+// price) and finds the payer's warrant: Accept and Verify both start here.
+func (p *Provider) admit(ctx context.Context, in Payment) (*warrant, error) {
 	if err := store.CheckResource(in.Resource); err != nil {
 		return nil, reject(ReasonMalformed, "%w", err) // before any chain read
 	}
 	if in.Price == 0 {
 		return nil, reject(ReasonZeroPrice, "the price is 0: a payment must buy an increment above zero (serve free pieces without one)")
 	}
-	w, err := p.lookup(ctx, in.Client, in.Payer)
+	return p.lookup(ctx, in.Client, in.Payer)
+}
+
+func (p *Provider) accept(ctx context.Context, in Payment) (*Accepted, error) {
+	w, err := p.admit(ctx, in)
 	if err != nil {
 		return nil, err
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/micropay/micropay/client/chain"
-	"github.com/micropay/micropay/client/store"
 	"github.com/micropay/micropay/contract/payment"
 )
 
@@ -32,13 +31,7 @@ type Verified struct {
 // the Accept that follows, if another payment of the warrant was accepted
 // in between.
 func (p *Provider) Verify(ctx context.Context, in Payment) (*Verified, error) {
-	if err := store.CheckResource(in.Resource); err != nil {
-		return nil, reject(ReasonMalformed, "%w", err)
-	}
-	if in.Price == 0 {
-		return nil, reject(ReasonZeroPrice, "the price is 0: a payment must buy an increment above zero (serve free pieces without one)")
-	}
-	w, err := p.lookup(ctx, in.Client, in.Payer)
+	w, err := p.admit(ctx, in)
 	if err != nil {
 		return nil, err
 	}
