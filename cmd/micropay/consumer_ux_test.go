@@ -127,7 +127,13 @@ func TestCLIConsumerAcrossRuns(t *testing.T) {
 	require.NotContains(t, r.stderr, "is the node running")
 	require.Contains(t, r.stderr, "sent again with the same payment", "get reports the retry")
 
-	r = ok(t, mp(t, cons, node, "warrant", "revoke", provAgent))
+	// --deposit overrides what the contract asks for: too little is the
+	// contract's refusal with its figure, and nothing moves.
+	r = mp(t, cons, node, "warrant", "revoke", provAgent, "--deposit", "1")
+	require.Equal(t, exitRejected, r.code, r.stderr)
+	require.Contains(t, r.stderr, "revoke needs an allowance of at least")
+	r = ok(t, mp(t, cons, node, "warrant", "revoke", provAgent, "--deposit", "5000"))
+	require.Contains(t, r.stdout, "the scheduled close's deposit of 5,000 base tokens")
 	require.Contains(t, r.stdout, "(1h0m0s from now by the chain's clock)")
 	require.Contains(t, r.stdout, time.Now().Format("MST"), "the deadline in local time")
 	require.Contains(t, r.stdout, "the scheduled close's deposit of")

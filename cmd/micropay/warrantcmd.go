@@ -126,33 +126,55 @@ func (a *app) warrantTopUpCommand() *cobra.Command {
 }
 
 func (a *app) warrantRevokeCommand() *cobra.Command {
-	return &cobra.Command{
+	var depositFlag uint64
+	revoke := &cobra.Command{
 		Use:   "revoke PROVIDER",
 		Short: "Revoke your warrant for PROVIDER: it settles until the deadline, then the rest comes back",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.withConsumer(cmd, args[0], func(c consumerOps, provider isc.AgentID) (string, any, error) {
-				// What the scheduled close costs, asked before the revoke
-				// (the allowance it sends is the same figure).
-				deposit, derr := chain.AskRevokeDeposit(cmd.Context(), a.chain, c.Agent(), provider)
-				rec, err := c.Revoke(cmd.Context(), provider)
-				if err != nil {
-					return "", nil, err
-				}
-				info, err := c.Info(cmd.Context(), provider)
-				deadline := time.Unix(int64(info.Deadline), 0)
-				msg := fmt.Sprintf("revoked; deadline %s (%s from now by the chain's clock): the provider settles before it, then the contract closes the warrant and refunds the rest",
-					deadline.Local().Format("2006-01-02 15:04:05 MST"), time.Duration(info.CloseTimeout)*time.Second)
-				out := map[string]any{"receipt": viewReceipt(rec), "deadline": info.Deadline}
-				if derr == nil {
-					msg += fmt.Sprintf("\nthe scheduled close's deposit of %s comes back with the refund, less its fee of %s (%d gas under the chain's fee policy)",
-						tokens(deposit.Need), tokens(deposit.CloseFee), contract.ScheduledCloseGas)
-					out["closeDeposit"], out["closeFee"] = deposit.Need, deposit.CloseFee
-				}
-				return msg, out, err
-			})
+			c, provider, done, err := a.consumerFor(cmd, args[0])
+			if err != nil {
+				return err
+			}
+			defer done()
+			c.RevokeDeposit = depositFlag // 0: ask the contract
+			msg, out, err := a.revoke(cmd.Context(), c, provider)
+			if err != nil {
+				return err
+			}
+			a.emit(out, msg)
+			return nil
 		},
 	}
+	revoke.Flags().Uint64Var(&depositFlag, "deposit", 0, "allowance for the scheduled close, in base tokens (default: what the contract asks for now; all but the close's fee comes back)")
+	return revoke
+}
+
+// revoke revokes c's warrant for provider and says when its deadline is and
+// what the scheduled close costs.
+func (a *app) revoke(ctx context.Context, c *consumer.Consumer, provider isc.AgentID) (string, any, error) {
+	// What the scheduled close costs, asked before the revoke (the
+	// allowance it sends is the same figure unless --deposit says otherwise).
+	deposit, derr := chain.AskRevokeDeposit(ctx, a.chain, c.Agent(), provider)
+	rec, err := c.Revoke(ctx, provider)
+	if err != nil {
+		return "", nil, err
+	}
+	info, err := c.Info(ctx, provider)
+	deadline := time.Unix(int64(info.Deadline), 0)
+	msg := fmt.Sprintf("revoked; deadline %s (%s from now by the chain's clock): the provider settles before it, then the contract closes the warrant and refunds the rest",
+		deadline.Local().Format("2006-01-02 15:04:05 MST"), time.Duration(info.CloseTimeout)*time.Second)
+	out := map[string]any{"receipt": viewReceipt(rec), "deadline": info.Deadline}
+	if derr == nil {
+		sent := deposit.Need
+		if c.RevokeDeposit != 0 {
+			sent = c.RevokeDeposit
+		}
+		msg += fmt.Sprintf("\nthe scheduled close's deposit of %s comes back with the refund, less its fee of %s (%d gas under the chain's fee policy)",
+			tokens(sent), tokens(deposit.CloseFee), contract.ScheduledCloseGas)
+		out["closeDeposit"], out["closeFee"] = sent, deposit.CloseFee
+	}
+	return msg, out, err
 }
 
 func (a *app) warrantCloseCommand() *cobra.Command {
