@@ -148,14 +148,25 @@ func (a *app) loadKey() (*cryptolib.KeyPair, error) {
 	return key, err
 }
 
-// consumer returns the consumer of the key file on the chain, with its
-// payer state under HOME/payer. Close the returned closer when done.
-func (a *app) consumer(ctx context.Context) (*consumer.Consumer, func(), error) {
+// keyOnChain loads the key file and connects to the chain of --node: what
+// every command that signs a request starts with. The key comes first, so a
+// missing key file is reported without asking the node anything.
+func (a *app) keyOnChain(ctx context.Context) (*cryptolib.KeyPair, chain.Chain, error) {
 	key, err := a.loadKey()
 	if err != nil {
 		return nil, nil, err
 	}
 	c, err := a.connect(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return key, c, nil
+}
+
+// consumer returns the consumer of the key file on the chain, with its
+// payer state under HOME/payer. Close the returned closer when done.
+func (a *app) consumer(ctx context.Context) (*consumer.Consumer, func(), error) {
+	key, c, err := a.keyOnChain(ctx)
 	if err != nil {
 		return nil, nil, err
 	}

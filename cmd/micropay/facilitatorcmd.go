@@ -54,11 +54,7 @@ serves the operator API and /metrics as for serve.`,
 }
 
 func (a *app) serveFacilitator(ctx context.Context) error {
-	flags, err := a.parseServeFlags()
-	if err != nil {
-		return err
-	}
-	sp, err := a.openProvider(ctx, flags)
+	_, sp, err := a.startProvider(ctx)
 	if err != nil {
 		return err
 	}

@@ -77,11 +77,7 @@ func (a *app) fundsWithdrawCommand() *cobra.Command {
 
 // withFunder runs f with the chain of --node and the key file.
 func (a *app) withFunder(cmd *cobra.Command, f func(funder, *cryptolib.KeyPair) error) error {
-	key, err := a.loadKey()
-	if err != nil {
-		return err
-	}
-	c, err := a.connect(cmd.Context())
+	key, c, err := a.keyOnChain(cmd.Context())
 	if err != nil {
 		return err
 	}

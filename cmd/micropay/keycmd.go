@@ -72,11 +72,7 @@ func (a *app) keyCommand() *cobra.Command {
 		Short: "Register your public key with the micropay contract",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			key, err := a.loadKey()
-			if err != nil {
-				return err
-			}
-			c, err := a.connect(cmd.Context())
+			key, c, err := a.keyOnChain(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -116,11 +116,7 @@ type servingProvider struct {
 
 // openProvider opens the store and starts the provider on the chain.
 func (a *app) openProvider(ctx context.Context, f serveFlags) (*servingProvider, error) {
-	key, err := a.loadKey()
-	if err != nil {
-		return nil, err
-	}
-	c, err := a.connect(ctx)
+	key, c, err := a.keyOnChain(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -158,12 +154,20 @@ func (a *app) openProvider(ctx context.Context, f serveFlags) (*servingProvider,
 	return &servingProvider{p: p, store: st, dir: dir, reg: reg}, nil
 }
 
-func (a *app) serveProvider(ctx context.Context) error {
+// startProvider parses serve's flags and opens the provider they describe:
+// provider serve and micropay facilitator both start here. Close sp.store
+// when done.
+func (a *app) startProvider(ctx context.Context) (serveFlags, *servingProvider, error) {
 	f, err := a.parseServeFlags()
 	if err != nil {
-		return err
+		return f, nil, err
 	}
 	sp, err := a.openProvider(ctx, f)
+	return f, sp, err
+}
+
+func (a *app) serveProvider(ctx context.Context) error {
+	f, sp, err := a.startProvider(ctx)
 	if err != nil {
 		return err
 	}
