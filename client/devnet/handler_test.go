@@ -190,7 +190,11 @@ func TestReadRoutesRefuseMalformedInput(t *testing.T) {
 
 	n.do(t, "GET", "/v1/nothing", "", "").requireError(t, 404, "Not Found", "")
 	n.do(t, "DELETE", "/v1/chains/"+id, "", "").requireError(t, 404, "Not Found", "")
-	n.do(t, "GET", "/v1/chains/"+id+"/core/blocklog/blocks/7", "", "").requireError(t, 404, "Not Found", "")
+	n.do(t, "GET", "/v1/chains/"+id+"/core/blocklog/blocks/7/receipts", "", "").requireError(t, 404, "Not Found", "")
+	n.do(t, "GET", "/v1/chains/"+id+"/core/blocklog/blocks/7", "", "").requireError(t, 400, "Failed to execute contract request", "out of range")
+	n.do(t, "GET", "/v1/chains/"+id+"/core/blocklog/events/block/7", "", "").requireError(t, 400, "Failed to execute contract request", "")
+	n.do(t, "GET", "/v1/chains/"+id+"/core/blocklog/blocks/-1", "", "").requireError(t, 400, "Invalid property: blockIndex", "")
+	n.do(t, "GET", "/v1/chains/"+id+"/core/blocklog/events/block/4294967296", "", "").requireError(t, 400, "Invalid property: blockIndex", "")
 }
 
 func TestDevnetRoutesRefuseMalformedInput(t *testing.T) {

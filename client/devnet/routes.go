@@ -37,7 +37,9 @@ func (d *Devnet) newHandler() http.Handler {
 	mux.HandleFunc("GET /v1/chains/{chainID}/core/accounts/account/{agentID}/balance", d.read(d.onChain(d.accountBalance)))
 	mux.HandleFunc("GET /v1/chains/{chainID}/core/accounts/account/{agentID}/nonce", d.read(d.onChain(d.accountNonce)))
 	mux.HandleFunc("GET /v1/chains/{chainID}/core/blocklog/blocks/latest", d.read(d.onChain(d.latestBlock)))
+	mux.HandleFunc("GET /v1/chains/{chainID}/core/blocklog/blocks/{blockIndex}", d.read(d.onChain(d.blockInfo)))
 	mux.HandleFunc("GET /v1/chains/{chainID}/core/blocklog/events/request/{requestID}", d.read(d.onChain(d.requestEvents)))
+	mux.HandleFunc("GET /v1/chains/{chainID}/core/blocklog/events/block/{blockIndex}", d.read(d.onChain(d.blockEvents)))
 	mux.HandleFunc("POST /v1/requests/offledger", d.offLedger)
 	mux.Handle("GET /v1/ws", d.feed)
 	mux.HandleFunc("POST /devnet/faucet", d.faucet)
@@ -119,6 +121,17 @@ func agentIDParam(w http.ResponseWriter, r *http.Request) (isc.AgentID, bool) {
 		return nil, false
 	}
 	return a, true
+}
+
+// blockIndexParam is the path's block index, a uint32 as a Wasp node
+// parses it.
+func blockIndexParam(w http.ResponseWriter, r *http.Request) (uint32, bool) {
+	i, err := strconv.ParseUint(r.PathValue("blockIndex"), 10, 32)
+	if err != nil {
+		invalidProperty(w, "blockIndex", err)
+		return 0, false
+	}
+	return uint32(i), true
 }
 
 // block is the optional block index or trie root a Wasp node reads state at.
@@ -245,12 +258,39 @@ func (d *Devnet) latestBlock(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, models.MapBlockInfoResponse(info))
 }
 
+func (d *Devnet) blockInfo(w http.ResponseWriter, r *http.Request) {
+	index, ok := blockIndexParam(w, r)
+	if !ok {
+		return
+	}
+	info, err := corecontracts.GetBlockInfo(d.e.Chain, index, block(r))
+	if err != nil {
+		contractExecutionError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, models.MapBlockInfoResponse(info))
+}
+
 func (d *Devnet) requestEvents(w http.ResponseWriter, r *http.Request) {
 	id, ok := requestIDParam(w, r)
 	if !ok {
 		return
 	}
 	events, err := corecontracts.GetEventsForRequest(d.e.Chain, id, block(r))
+	writeEvents(w, events, err)
+}
+
+func (d *Devnet) blockEvents(w http.ResponseWriter, r *http.Request) {
+	index, ok := blockIndexParam(w, r)
+	if !ok {
+		return
+	}
+	events, err := corecontracts.GetEventsForBlock(d.e.Chain, index, block(r))
+	writeEvents(w, events, err)
+}
+
+// writeEvents answers with events as a node's blocklog events routes do.
+func writeEvents(w http.ResponseWriter, events []*isc.Event, err error) {
 	if err != nil {
 		contractExecutionError(w, err)
 		return

@@ -11,6 +11,7 @@ import (
 
 	"nhooyr.io/websocket"
 
+	"github.com/iotaledger/wasp/clients/apiclient"
 	"github.com/iotaledger/wasp/packages/isc"
 	"github.com/micropay/micropay/client/chain"
 )
@@ -42,10 +43,18 @@ var _ chain.Feed = (*Chain)(nil)
 // Follow implements chain.Feed on the node's websocket event feed
 // (GET /v1/ws, wasp's packages/webapi/websocket): it subscribes to the
 // chain's new_block and block_events messages, calls ready once the node
-// has confirmed the three subscriptions, and delivers each block_events
-// message with the new_block before it. A block whose messages the node
-// dropped (it drops them for a client that does not keep up) is not
-// delivered: the index of the next one shows the gap.
+// has confirmed the subscriptions, and delivers each block_events message
+// with the new_block before it, in block order.
+//
+// A node's feed may leave blocks out: it drops messages for a client that
+// does not keep up, and it can confirm a subscription it never made (see
+// subscribe). Follow therefore fills gaps from the node's block log: a
+// block whose index skips ahead is preceded by the blocks before it, and
+// every FeedCheck it reads the node's latest block; a block the node had at
+// one check that the feed has not delivered by the next means the
+// subscription is not served, so Follow subscribes again and fetches what
+// it missed. A gap of more than maxBackfill blocks ends the subscription
+// instead (the Watcher then catches up by reading state).
 func (c *Chain) Follow(ctx context.Context, ready func(), deliver func(chain.Block)) error {
 	conn, err := c.dialFeed(ctx)
 	if err != nil {
@@ -69,28 +78,153 @@ func (c *Chain) Follow(ctx context.Context, ready func(), deliver func(chain.Blo
 	if err := c.subscribe(ctx, conn); err != nil {
 		return ended(err)
 	}
+	// The latest block is read before ready, so what the observer reads
+	// when told is at least as new, and every later block is delivered.
+	latest, err := c.latestBlock(ctx)
+	if err != nil {
+		return ended(err)
+	}
 	ready()
+	msgs, readErr := make(chan feedMessage), make(chan error, 1)
+	go func() {
+		for {
+			m, err := readFeed(ctx, conn)
+			if err != nil {
+				readErr <- err
+				return
+			}
+			select {
+			case msgs <- m:
+			case <-ctx.Done():
+				readErr <- ctx.Err()
+				return
+			}
+		}
+	}()
+	f := &feedOrder{c: c, last: latest.BlockIndex, deliver: deliver}
+	known := latest.BlockIndex // the node's latest block at the last check
+	check := time.NewTicker(c.check)
+	defer check.Stop()
 	var pending *chain.Block
 	for {
-		m, err := readFeed(ctx, conn)
-		if err != nil {
+		select {
+		case err := <-readErr:
 			return ended(err)
-		}
-		if m.chainID != "" && m.chainID != c.id.String() {
-			continue
-		}
-		switch m.kind {
-		case kindNewBlock:
-			b := m.block
-			pending = &b
-		case kindBlockEvents:
-			if pending != nil {
-				pending.Events = m.block.Events
-				deliver(*pending)
+		case <-check.C:
+			info, err := c.latestBlock(ctx)
+			if err != nil {
+				continue // the feed itself may be fine; the pings tell
 			}
-			pending = nil
+			if known > f.last {
+				if err := c.sendSubscriptions(ctx, conn); err != nil {
+					return ended(err)
+				}
+				if err := f.fill(ctx, info.BlockIndex); err != nil {
+					return ended(fmt.Errorf("the subscription was not served: %w", err))
+				}
+			}
+			known = info.BlockIndex
+		case m := <-msgs:
+			if m.chainID != "" && m.chainID != c.id.String() {
+				continue
+			}
+			switch m.kind {
+			case kindNewBlock:
+				b := m.block
+				pending = &b
+			case kindBlockEvents:
+				if pending != nil {
+					pending.Events = m.block.Events
+					if err := f.next(ctx, *pending); err != nil {
+						return ended(err)
+					}
+				}
+				pending = nil
+			}
 		}
 	}
+}
+
+// maxBackfill bounds the blocks Follow fetches to fill one gap.
+const maxBackfill = 64
+
+// DefaultFeedCheck is how often Follow checks its subscription unless
+// Config.FeedCheck says otherwise.
+const DefaultFeedCheck = 5 * time.Second
+
+// feedOrder delivers blocks in order, each once, fetching from the node's
+// block log those the feed left out.
+type feedOrder struct {
+	c       *Chain
+	last    uint32 // index of the last block delivered (or known at start)
+	deliver func(chain.Block)
+}
+
+// next delivers b after any blocks between the last delivered and it; a
+// block delivered already is dropped.
+func (f *feedOrder) next(ctx context.Context, b chain.Block) error {
+	if b.Index <= f.last {
+		return nil
+	}
+	if err := f.fill(ctx, b.Index-1); err != nil {
+		return err
+	}
+	f.deliver(b)
+	f.last = b.Index
+	return nil
+}
+
+// fill fetches and delivers the blocks after the last delivered, up to
+// and including index to.
+func (f *feedOrder) fill(ctx context.Context, to uint32) error {
+	if to <= f.last {
+		return nil
+	}
+	if to-f.last > maxBackfill {
+		return fmt.Errorf("blocks %d to %d missed, more than the %d it fetches", f.last+1, to, maxBackfill)
+	}
+	for i := f.last + 1; i <= to; i++ {
+		b, err := f.c.block(ctx, i)
+		if err != nil {
+			return fmt.Errorf("fetch missed block %d: %w", i, err)
+		}
+		f.deliver(b)
+		f.last = i
+	}
+	return nil
+}
+
+// block reads block index's time and events from the node's block log.
+func (c *Chain) block(ctx context.Context, index uint32) (chain.Block, error) {
+	var info *apiclient.BlockInfoResponse
+	var evs *apiclient.EventsResponse
+	err := c.each(ctx, func(n *node) error {
+		var resp *http.Response
+		var err error
+		info, resp, err = n.api.CorecontractsApi.BlocklogGetBlockInfo(ctx, c.id.String(), index).Execute()
+		if err := callError(resp, err); err != nil {
+			return err
+		}
+		evs, resp, err = n.api.CorecontractsApi.BlocklogGetEventsOfBlock(ctx, c.id.String(), index).Execute()
+		return callError(resp, err)
+	})
+	if err != nil {
+		return chain.Block{}, err
+	}
+	if info == nil || evs == nil {
+		return chain.Block{}, errors.New("empty answer")
+	}
+	if info.BlockIndex != index || info.Timestamp.IsZero() {
+		return chain.Block{}, fmt.Errorf("asked for block %d, the node answered block %d at %v", index, info.BlockIndex, info.Timestamp)
+	}
+	if len(evs.Events) > maxFeedEvents {
+		return chain.Block{}, fmt.Errorf("%d events, at most %d", len(evs.Events), maxFeedEvents)
+	}
+	events, err := eventsFromAPI(evs.Events)
+	if err != nil {
+		return chain.Block{}, err
+	}
+	return chain.Block{Index: index, Time: info.Timestamp, Events: events}, nil
 }
 
 // dialFeed opens the websocket at /v1/ws of the node calls go to first
@@ -131,29 +265,55 @@ func feedURL(base string) (string, error) {
 	return "", fmt.Errorf("node URL %q is neither http nor https", base)
 }
 
+// feedTopics are the topics Follow subscribes to.
+func (c *Chain) feedTopics() []string {
+	return []string{"chains/" + c.id.String(), kindNewBlock, kindBlockEvents}
+}
+
 // subscribe sends the node's subscribe commands and waits for their
-// confirmations; messages before them are of no subscription and dropped.
+// confirmations, twice; messages before them are of no subscription and
+// dropped.
+//
+// Twice because a node confirms a subscription it may not have made: its
+// websocket hub (hive.go web/websockethub, Hub.Run) starts reading a new
+// client's commands before it registers the client with the subscription
+// manager, and a subscribe handled in between is dropped
+// (SubscriptionManager.Subscribe ignores a client it does not know) yet
+// answered "subscribed". The registration follows in the hub's goroutine,
+// so the second round usually lands after it; on a loaded node it may not,
+// and Follow's check of the latest block catches that.
 func (c *Chain) subscribe(ctx context.Context, conn *websocket.Conn) error {
 	ctx, cancel := context.WithTimeout(ctx, feedHandshake)
 	defer cancel()
-	want := map[string]bool{}
-	for _, topic := range []string{"chains/" + c.id.String(), kindNewBlock, kindBlockEvents} {
+	for range 2 {
+		if err := c.sendSubscriptions(ctx, conn); err != nil {
+			return err
+		}
+		want := map[string]bool{}
+		for _, topic := range c.feedTopics() {
+			want[topic] = true
+		}
+		for len(want) > 0 {
+			m, err := readFeed(ctx, conn)
+			if err != nil {
+				return fmt.Errorf("wait for the subscriptions: %w", err)
+			}
+			delete(want, m.subscribed)
+		}
+	}
+	return nil
+}
+
+// sendSubscriptions sends a subscribe command for each of the feed's
+// topics; subscribing again to a topic is harmless.
+func (c *Chain) sendSubscriptions(ctx context.Context, conn *websocket.Conn) error {
+	for _, topic := range c.feedTopics() {
 		cmd, err := json.Marshal(subscribeCommand{Command: "subscribe", Topic: topic})
 		if err != nil {
 			return err
 		}
 		if err := conn.Write(ctx, websocket.MessageText, cmd); err != nil {
 			return fmt.Errorf("subscribe to %s: %w", topic, err)
-		}
-		want[topic] = true
-	}
-	for len(want) > 0 {
-		m, err := readFeed(ctx, conn)
-		if err != nil {
-			return fmt.Errorf("wait for the subscriptions: %w", err)
-		}
-		if m.subscribed != "" {
-			delete(want, m.subscribed)
 		}
 	}
 	return nil

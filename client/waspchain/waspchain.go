@@ -51,6 +51,10 @@ type Config struct {
 	// ReceiptTimeout bounds how long Post waits for the receipt of a request
 	// the node accepted; 0 means DefaultReceiptTimeout.
 	ReceiptTimeout time.Duration
+	// FeedCheck is how often Follow compares its subscription with the
+	// node's latest block (one GET of the latest block's info); 0 means
+	// DefaultFeedCheck.
+	FeedCheck time.Duration
 }
 
 // Chain is a chain.Chain on one or more Wasp nodes of a chain. It is safe
@@ -61,6 +65,7 @@ type Chain struct {
 	cur     atomic.Int32 // index in nodes of the node calls go to first
 	id      isc.ChainID
 	timeout time.Duration
+	check   time.Duration // Config.FeedCheck
 
 	mu      sync.Mutex
 	signers map[string]*signer // by public key; never shrinks
@@ -84,6 +89,9 @@ func New(ctx context.Context, cfg Config) (*Chain, error) {
 	c := &Chain{timeout: cfg.ReceiptTimeout, signers: map[string]*signer{}}
 	if c.timeout <= 0 {
 		c.timeout = DefaultReceiptTimeout
+	}
+	if c.check = cfg.FeedCheck; c.check <= 0 {
+		c.check = DefaultFeedCheck
 	}
 	for _, u := range append([]string{cfg.URL}, cfg.Nodes...) {
 		api, err := newAPI(u, cfg)
@@ -204,8 +212,17 @@ func (c *Chain) CallView(ctx context.Context, view string, args dict.Dict) (dict
 // chain's latest block stands still while a node's next block carries its
 // consensus time, close to the wall clock (see the package documentation).
 func (c *Chain) Now(ctx context.Context) (time.Time, error) {
-	if err := ctx.Err(); err != nil {
+	info, err := c.latestBlock(ctx)
+	if err != nil {
 		return time.Time{}, err
+	}
+	return chain.NextBlockTime(info.Timestamp, time.Now()), nil
+}
+
+// latestBlock reads the info of the chain's latest block.
+func (c *Chain) latestBlock(ctx context.Context) (*apiclient.BlockInfoResponse, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
 	var info *apiclient.BlockInfoResponse
 	err := c.each(ctx, func(n *node) error {
@@ -215,12 +232,12 @@ func (c *Chain) Now(ctx context.Context) (time.Time, error) {
 		return callError(resp, err)
 	})
 	if err != nil {
-		return time.Time{}, fmt.Errorf("latest block: %w", err)
+		return nil, fmt.Errorf("latest block: %w", err)
 	}
 	if info == nil || info.Timestamp.IsZero() {
-		return time.Time{}, errors.New("latest block: the node sent no timestamp")
+		return nil, errors.New("latest block: the node sent no timestamp")
 	}
-	return chain.NextBlockTime(info.Timestamp, time.Now()), nil
+	return info, nil
 }
 
 // L2Balance returns the base tokens of an L2 account.
