@@ -85,6 +85,13 @@ func (c *Chain) Follow(ctx context.Context, ready func(), deliver func(chain.Blo
 		return ended(err)
 	}
 	ready()
+	return ended(c.relay(ctx, conn, &feedOrder{c: c, last: latest.BlockIndex, deliver: deliver}))
+}
+
+// relay reads the subscribed feed and hands its blocks to f, checking it
+// against the node's latest block every FeedCheck, until the connection or
+// ctx ends.
+func (c *Chain) relay(ctx context.Context, conn *websocket.Conn, f *feedOrder) error {
 	msgs, readErr := make(chan feedMessage), make(chan error, 1)
 	go func() {
 		for {
@@ -101,15 +108,14 @@ func (c *Chain) Follow(ctx context.Context, ready func(), deliver func(chain.Blo
 			}
 		}
 	}()
-	f := &feedOrder{c: c, last: latest.BlockIndex, deliver: deliver}
-	known := latest.BlockIndex // the node's latest block at the last check
+	known := f.last // the node's latest block at the last check
 	check := time.NewTicker(c.check)
 	defer check.Stop()
 	var pending *chain.Block
 	for {
 		select {
 		case err := <-readErr:
-			return ended(err)
+			return err
 		case <-check.C:
 			info, err := c.latestBlock(ctx)
 			if err != nil {
@@ -117,10 +123,10 @@ func (c *Chain) Follow(ctx context.Context, ready func(), deliver func(chain.Blo
 			}
 			if known > f.last {
 				if err := c.sendSubscriptions(ctx, conn); err != nil {
-					return ended(err)
+					return err
 				}
 				if err := f.fill(ctx, info.BlockIndex); err != nil {
-					return ended(fmt.Errorf("the subscription was not served: %w", err))
+					return fmt.Errorf("the subscription was not served: %w", err)
 				}
 			}
 			known = info.BlockIndex
@@ -136,7 +142,7 @@ func (c *Chain) Follow(ctx context.Context, ready func(), deliver func(chain.Blo
 				if pending != nil {
 					pending.Events = m.block.Events
 					if err := f.next(ctx, *pending); err != nil {
-						return ended(err)
+						return err
 					}
 				}
 				pending = nil
