@@ -99,6 +99,18 @@ func (m *memoryOnDisk) SaveSettlement(ctx context.Context, s store.Settlement) e
 	return nil
 }
 
+func (m *memoryOnDisk) SaveSettlements(ctx context.Context, ss []store.Settlement) error {
+	if err := m.Memory.SaveSettlements(ctx, ss); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	for _, s := range ss {
+		m.settled[s.Warrant] = true
+	}
+	m.mu.Unlock()
+	return nil
+}
+
 func (m *memoryOnDisk) Close() error {
 	img, err := m.image()
 	if errors.Is(err, store.ErrClosed) {

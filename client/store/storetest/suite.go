@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T, dir string) store.Store) {
 		{"ReceiptsStopOnError", testReceiptsStopOnError},
 		{"ReceiptsReentrant", testReceiptsReentrant},
 		{"Settlement", testSettlement},
+		{"SaveSettlements", testSaveSettlements},
 		{"Acknowledgement", testAcknowledgement},
 		{"ReturnedValuesAreCopies", testReturnedValuesAreCopies},
 		{"ConcurrentDifferentWarrants", testConcurrentDifferentWarrants},
