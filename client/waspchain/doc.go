@@ -22,7 +22,8 @@
 // With Config.L1URL set, the L1 parameters come from the L1 node's public
 // GET /api/core/v2/info instead. Every other route is public on a Wasp node
 // with JWT authentication (wasp's default): with a ChainID and an L1URL, no
-// token is needed. A 401 answer matches ErrUnauthorized.
+// token is needed. Config.Token goes to the first node (Config.URL), with
+// its admin routes only. A 401 answer matches ErrUnauthorized.
 //
 // # Several nodes
 //

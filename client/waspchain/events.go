@@ -235,7 +235,7 @@ func (c *Chain) block(ctx context.Context, index uint32) (chain.Block, error) {
 
 // dialFeed opens the websocket at /v1/ws of the node calls go to first
 // (after a failover, the next subscription follows it), with the Chain's
-// HTTP client and Authorization header.
+// HTTP client. The feed is a public route: no token goes with it.
 func (c *Chain) dialFeed(ctx context.Context) (*websocket.Conn, error) {
 	conf := c.nodes[c.cur.Load()].api.GetConfig() // the node calls go to now
 	u, err := feedURL(conf.Servers[0].URL)
@@ -243,9 +243,6 @@ func (c *Chain) dialFeed(ctx context.Context) (*websocket.Conn, error) {
 		return nil, err
 	}
 	opts := &websocket.DialOptions{HTTPClient: conf.HTTPClient, HTTPHeader: http.Header{}}
-	if a, ok := conf.DefaultHeader["Authorization"]; ok {
-		opts.HTTPHeader.Set("Authorization", a)
-	}
 	opts.HTTPHeader.Set("User-Agent", conf.UserAgent)
 	dctx, cancel := context.WithTimeout(ctx, feedHandshake)
 	defer cancel()

@@ -52,7 +52,7 @@ func TestL1FromWaspNeedsToken(t *testing.T) {
 		_, _ = w.Write([]byte(`{"message":"missing or malformed jwt"}`))
 	}))
 	defer srv.Close()
-	api, err := newAPI(srv.URL, Config{})
+	api, err := newAPI(srv.URL, Config{}, "")
 	require.NoError(t, err)
 	_, err = l1FromWasp(context.Background(), api)
 	require.ErrorIs(t, err, ErrUnauthorized)

@@ -47,9 +47,18 @@ type gate struct {
 
 	mu        sync.Mutex
 	submitted []isc.RequestID
+	auth      map[string]string // path → the Authorization header it came with, when one did
 }
 
 func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if a := r.Header.Get("Authorization"); a != "" {
+		g.mu.Lock()
+		if g.auth == nil {
+			g.auth = map[string]string{}
+		}
+		g.auth[r.URL.Path] = a
+		g.mu.Unlock()
+	}
 	admin := r.Method == http.MethodGet && (r.URL.Path == "/v1/node/info" || r.URL.Path == "/v1/chains")
 	if g.token != "" && admin && r.Header.Get("Authorization") != "Bearer "+g.token {
 		w.Header().Set("Content-Type", "application/json")

@@ -44,9 +44,14 @@ type Config struct {
 	// HTTPClient makes the calls; nil means http.DefaultClient. A Timeout on
 	// it must exceed the node's wait for a receipt (30 s on a real node).
 	HTTPClient *http.Client
-	// Token, if set, is sent as "Authorization: Bearer <Token>" with every
-	// call, for a node whose admin routes require JWT authentication (wasp's
-	// default). The routes Post, the views, Now and L2Balance use are public.
+	// Token, if set, is sent as "Authorization: Bearer <Token>" to the node
+	// at URL, with its admin routes only (the L1 parameters from GET
+	// /v1/node/info, the chain from GET /v1/chains), for a node whose admin
+	// routes require JWT authentication (wasp's default). It is never sent
+	// to Nodes, which may be other operators' nodes: with Nodes, set
+	// ChainID and L1URL so that a failover at connect needs no admin route.
+	// The routes Post, the views, Now, L2Balance and the event feed use
+	// are public.
 	Token string
 	// ReceiptTimeout bounds how long Post waits for the receipt of a request
 	// the node accepted; 0 means DefaultReceiptTimeout.
@@ -74,7 +79,8 @@ type Chain struct {
 // node is one Wasp node's web API.
 type node struct {
 	url   string
-	api   *apiclient.APIClient
+	api   *apiclient.APIClient // public routes: no token
+	admin *apiclient.APIClient // admin routes: with Config.Token on the first node
 	views *chainclient.Client
 }
 
@@ -93,16 +99,22 @@ func New(ctx context.Context, cfg Config) (*Chain, error) {
 	if c.check = cfg.FeedCheck; c.check <= 0 {
 		c.check = DefaultFeedCheck
 	}
-	for _, u := range append([]string{cfg.URL}, cfg.Nodes...) {
-		api, err := newAPI(u, cfg)
+	for i, u := range append([]string{cfg.URL}, cfg.Nodes...) {
+		api, err := newAPI(u, cfg, "")
 		if err != nil {
 			return nil, err
 		}
-		c.nodes = append(c.nodes, &node{url: u, api: api})
+		admin := api
+		if i == 0 && cfg.Token != "" {
+			if admin, err = newAPI(u, cfg, cfg.Token); err != nil {
+				return nil, err
+			}
+		}
+		c.nodes = append(c.nodes, &node{url: u, api: api, admin: admin})
 	}
 	c.api = c.nodes[0].api
 	err := c.each(ctx, func(n *node) error {
-		if err := ensureL1(ctx, n.api, cfg); err != nil {
+		if err := ensureL1(ctx, n.admin, cfg); err != nil {
 			return err
 		}
 		return c.readChainID(ctx, n, cfg.ChainID)
@@ -119,7 +131,9 @@ func New(ctx context.Context, cfg Config) (*Chain, error) {
 	return c, nil
 }
 
-func newAPI(u string, cfg Config) (*apiclient.APIClient, error) {
+// newAPI is a web API client of the node at u, sending token (if not
+// empty) with every call.
+func newAPI(u string, cfg Config, token string) (*apiclient.APIClient, error) {
 	if _, err := apiextensions.ValidateAbsoluteURL(u); err != nil {
 		return nil, fmt.Errorf("waspchain: node %q: %w", u, err)
 	}
@@ -127,8 +141,8 @@ func newAPI(u string, cfg Config) (*apiclient.APIClient, error) {
 	conf.Servers[0].URL = strings.TrimSuffix(u, "/")
 	conf.HTTPClient = cfg.HTTPClient
 	conf.UserAgent = "micropay-waspchain"
-	if cfg.Token != "" {
-		conf.AddDefaultHeader("Authorization", "Bearer "+cfg.Token)
+	if token != "" {
+		conf.AddDefaultHeader("Authorization", "Bearer "+token)
 	}
 	return apiclient.NewAPIClient(conf), nil
 }
@@ -138,7 +152,7 @@ func newAPI(u string, cfg Config) (*apiclient.APIClient, error) {
 func (c *Chain) readChainID(ctx context.Context, n *node, want string) error {
 	var err error
 	if want == "" {
-		c.id, err = onlyChain(ctx, n.api)
+		c.id, err = onlyChain(ctx, n.admin)
 	} else if c.id, err = isc.ChainIDFromString(want); err == nil {
 		err = checkChain(ctx, n.api, c.id)
 	}

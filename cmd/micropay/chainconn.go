@@ -24,7 +24,7 @@ import (
 // networkFlags are the flags that say how to reach the chain beside --node
 // and --chain-id; each has its MICROPAY_* variable and config-file key.
 func networkFlags(pf *pflag.FlagSet) {
-	pf.String("token", "", "JWT for the node's admin routes (MICROPAY_TOKEN); only needed without --chain-id and --l1")
+	pf.String("token", "", "JWT for the first --node's admin routes, sent to no other node (MICROPAY_TOKEN); only needed without --chain-id and --l1")
 	pf.String("l1", "", "core API of an L1 node (e.g. Hornet's http://host:14265): the L1 parameters, without a token")
 }
 
