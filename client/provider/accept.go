@@ -59,6 +59,8 @@ type Payment struct {
 	// and then reports with Conclude whether it was delivered. Without it
 	// the receipt is stored as served when Accept returns.
 	Pending bool
+
+	w *warrant // Payer's warrant when the caller found it (POST /pay's names); nil: looked up
 }
 
 // Accepted is the acknowledgement of a stored payment.
@@ -75,6 +77,8 @@ type Accepted struct {
 	// owes the payer for pieces paid and not delivered, taken off the
 	// price of the next ones.
 	Credit uint64
+
+	w *warrant // the warrant the receipt is of; nil in an Accepted made elsewhere
 }
 
 // Accept checks a payment against the provider's rules (payment.Accept,
@@ -116,9 +120,12 @@ var errMaybeStored = errors.New("the payment may have been stored")
 // except that a credited newest piece that was delivered after all is
 // served (see store.Store.Conclude).
 func (p *Provider) Conclude(ctx context.Context, acc *Accepted, served bool) (*Accepted, error) {
-	w, err := p.warrantFor(acc.Receipt.Warrant.Payer)
-	if err != nil {
-		return acc, err
+	w := acc.w
+	if w == nil {
+		var err error
+		if w, err = p.warrantFor(acc.Receipt.Warrant.Payer); err != nil {
+			return acc, err
+		}
 	}
 	w.intakeMu.Lock()
 	defer w.intakeMu.Unlock()
@@ -168,6 +175,9 @@ func (p *Provider) admit(ctx context.Context, in Payment) (*warrant, error) {
 	if in.Price == 0 {
 		return nil, reject(ReasonZeroPrice, "the price is 0: a payment must buy an increment above zero (serve free pieces without one)")
 	}
+	if in.w != nil {
+		return in.w, nil
+	}
 	return p.lookup(ctx, in.Client, in.Payer)
 }
 
@@ -210,6 +220,7 @@ func (p *Provider) accept(ctx context.Context, in Payment) (*Accepted, error) {
 		Unsettled: unsettled,
 		Backed:    ck.info.Balance - unsettled, // payment.Accept checked unsettled <= balance
 		Credit:    credit,
+		w:         w,
 	}, nil
 }
 
@@ -245,7 +256,7 @@ func (p *Provider) replay(ctx context.Context, w *warrant, newest store.Receipt)
 	w.record(rec, credit)
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	acc := &Accepted{Receipt: rec, Replayed: true, Credit: credit}
+	acc := &Accepted{Receipt: rec, Replayed: true, Credit: credit, w: w}
 	if rec.Payment.Epoch == w.info.Epoch && rec.Payment.Total >= w.info.Paid {
 		acc.Unsettled = rec.Payment.Total - w.info.Paid
 	}
@@ -261,6 +272,7 @@ type checked struct {
 	info   chain.WarrantInfo
 	pubKey []byte
 	verify payment.Verifier // pubKey's KeyVerifier
+	domain payment.Warrant  // what the payer signs besides the payment
 	newest store.Receipt
 	has    bool
 	credit uint64
@@ -310,20 +322,9 @@ func (p *Provider) checkable(ctx context.Context, w *warrant) (checked, error) {
 		w.mu.Unlock()
 		ck.pubKey = pk
 	}
-	ck.verify = w.keyVerifier(ck.pubKey)
+	sig := p.signingOf(w, ck.pubKey)
+	ck.verify, ck.domain = sig.verify, sig.domain
 	return ck, nil
-}
-
-// keyVerifier returns the KeyVerifier of the warrant's key pk, making it
-// the first time: it accepts exactly what the contract accepts
-// (payment.KeyVerifier), at about 1.45 times crypto/ed25519's speed.
-func (w *warrant) keyVerifier(pk []byte) payment.Verifier {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.verifier == nil {
-		w.verifier = payment.NewKeyVerifier(pk)
-	}
-	return w.verifier.Verify
 }
 
 // freshen re-reads w's chain state if it is stale, without holding w.mu

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/micropay/micropay/client/chain"
 	"github.com/micropay/micropay/contract/payment"
 )
 
@@ -68,7 +67,7 @@ func (p *Provider) judge(ctx context.Context, w *warrant, in Payment) (checked, 
 		}
 		intake.Now = uint64(now.Unix())
 	}
-	sig := payment.Signed{Warrant: chain.PaymentWarrant(p.cfg.Chain, in.Payer, p.agent), PublicKey: ck.pubKey, Verify: ck.verify}
+	sig := payment.Signed{Warrant: ck.domain, PublicKey: ck.pubKey, Verify: ck.verify}
 	increment, err := payment.Accept(intake, in.Payment, sig)
 	if err != nil {
 		var re *payment.RuleError

@@ -279,7 +279,7 @@ func (p *Provider) paymentRequired(w http.ResponseWriter, r *http.Request, res x
 func (p *Provider) paymentResponse(acc *Accepted) x402.PaymentResponse {
 	pay := acc.Receipt.Payment
 	resp := x402.PaymentResponse{
-		Success: true, Network: x402.Network(p.ChainID().String()), Payer: p.payerString(acc.Receipt.Warrant.Payer),
+		Success: true, Network: x402.Network(p.chainName), Payer: p.payerText(acc),
 		Extra: &x402.Settlement{
 			Epoch: pay.Epoch, Ordinal: pay.Ordinal, Total: x402.Amount(pay.Total), Price: x402.Amount(acc.Receipt.Price),
 			Backed: x402.Amount(acc.Backed), Unsettled: x402.Amount(acc.Unsettled),
@@ -296,8 +296,15 @@ func (p *Provider) paymentResponse(acc *Accepted) x402.PaymentResponse {
 	return resp
 }
 
-// payerString formats the payer of a warrant ID as an agent ID.
-func (p *Provider) payerString(payerBytes string) string {
+// payerText is the payer of acc's receipt as agent ID text: its
+// warrant's, made once, when acc knows its warrant.
+func (p *Provider) payerText(acc *Accepted) string {
+	if acc.w != nil {
+		if name := acc.w.name(); name != "" {
+			return name
+		}
+	}
+	payerBytes := acc.Receipt.Warrant.Payer
 	a, err := isc.AgentIDFromBytes([]byte(payerBytes))
 	if err != nil {
 		return fmt.Sprintf("%x", payerBytes)
@@ -368,9 +375,14 @@ func (p *Provider) PayHandler(cfg PayConfig) (http.Handler, error) {
 			httpError(w, http.StatusUnauthorized, "unauthorized", errors.New("POST /pay is for the provider's meters: send Authorization: Bearer <meter token>"))
 			return
 		}
-		in, status, err := decodePayRequest(w, r, cfg.Price)
+		req, status, err := decodePayRequest(w, r, cfg.Price)
 		if err != nil {
 			httpError(w, status, ReasonMalformed, err)
+			return
+		}
+		in, err := p.payRequest(req, cfg.Price)
+		if err != nil {
+			httpError(w, http.StatusBadRequest, ReasonMalformed, err)
 			return
 		}
 		in.Pending = true
@@ -382,6 +394,9 @@ func (p *Provider) PayHandler(cfg PayConfig) (http.Handler, error) {
 		if err != nil {
 			p.unavailable(w, in, err)
 			return
+		}
+		if in.w == nil {
+			p.rememberName(req.Payer, acc.w)
 		}
 		p.serve(w, r, acc, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			writeJSON(w, http.StatusOK, PayResponse{Accepted: true, Receipt: *p.paymentResponse(acc).Extra})
@@ -400,35 +415,44 @@ func bearerMatches(r *http.Request, want [sha256.Size]byte) bool {
 	return subtle.ConstantTimeCompare(got[:], want[:]) == 1
 }
 
-// decodePayRequest reads a PayRequest body into a Payment priced at price;
-// on failure it returns the HTTP status to answer.
-func decodePayRequest(w http.ResponseWriter, r *http.Request, price uint64) (Payment, int, error) {
+// decodePayRequest reads a PayRequest body and checks its price against
+// the configured price; on failure it returns the HTTP status to answer.
+func decodePayRequest(w http.ResponseWriter, r *http.Request, price uint64) (PayRequest, int, error) {
 	var req PayRequest
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxPayBody))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return Payment{}, http.StatusRequestEntityTooLarge, fmt.Errorf("body is over %d bytes", tooBig.Limit)
+			return req, http.StatusRequestEntityTooLarge, fmt.Errorf("body is over %d bytes", tooBig.Limit)
 		}
-		return Payment{}, http.StatusBadRequest, fmt.Errorf("body: %w", err)
+		return req, http.StatusBadRequest, fmt.Errorf("body: %w", err)
 	}
 	if req.Price != nil && uint64(*req.Price) != price {
-		return Payment{}, http.StatusBadRequest, fmt.Errorf("price %d differs from this provider's configured price of %d a piece: the provider sets the price", uint64(*req.Price), price)
+		return req, http.StatusBadRequest, fmt.Errorf("price %d differs from this provider's configured price of %d a piece: the provider sets the price", uint64(*req.Price), price)
 	}
-	payer, err := isc.AgentIDFromString(req.Payer)
+	return req, 0, nil
+}
+
+// payRequest decodes req's payer and payment into a Payment priced at
+// price; a payer named as before is not parsed again (payerNamed).
+func (p *Provider) payRequest(req PayRequest, price uint64) (Payment, error) {
+	payer, w, err := p.payerNamed(req.Payer)
 	if err != nil {
-		return Payment{}, http.StatusBadRequest, fmt.Errorf("payer %q: %w", req.Payer, err)
+		return Payment{}, fmt.Errorf("payer %q: %w", req.Payer, err)
 	}
-	raw, err := hex.DecodeString(req.Payment)
+	var raw [payment.WireSize]byte
+	if hex.DecodedLen(len(req.Payment)) != len(raw) {
+		return Payment{}, fmt.Errorf("payment: %w: %d hex digits, want %d", payment.ErrMalformed, len(req.Payment), 2*len(raw))
+	}
+	if _, err := hex.Decode(raw[:], []byte(req.Payment)); err != nil {
+		return Payment{}, fmt.Errorf("payment: %w", err)
+	}
+	pay, err := payment.Decode(raw[:])
 	if err != nil {
-		return Payment{}, http.StatusBadRequest, fmt.Errorf("payment: %w", err)
+		return Payment{}, err
 	}
-	pay, err := payment.Decode(raw)
-	if err != nil {
-		return Payment{}, http.StatusBadRequest, err
-	}
-	return Payment{Payer: payer, Payment: pay, Price: price, Resource: req.Resource}, 0, nil
+	return Payment{Payer: payer, Payment: pay, Price: price, Resource: req.Resource, w: w}, nil
 }
 
 // tooMany answers 429 with Retry-After if err is a *RateLimitedError.

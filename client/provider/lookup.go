@@ -7,6 +7,7 @@ import (
 	"math"
 	"net"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -100,6 +101,10 @@ type lookups struct {
 	misses  *lru.Cache[string, miss]
 	clients *lru.Cache[string, *rate.Limiter]
 	flight  singleflight.Group
+	// names maps a payer's agent ID as text to its warrant, so that
+	// POST /pay parses each payer once: one entry per warrant, its
+	// canonical text only (rememberName).
+	names sync.Map
 	// news counts what the event feed told (changes, catch-ups): a look-up
 	// during which it moved may have read the chain before the news, which
 	// then found no state to apply to.
@@ -244,6 +249,27 @@ func (p *Provider) load(ctx context.Context, payer isc.AgentID) (*warrant, error
 	}
 	p.warrants[id] = w
 	return w, nil
+}
+
+// payerNamed returns the payer whose agent ID reads s and, when the
+// provider has accepted a payment of the payer's under that text before,
+// its warrant; otherwise it parses s (w nil).
+func (p *Provider) payerNamed(s string) (isc.AgentID, *warrant, error) {
+	if v, ok := p.lookups.names.Load(s); ok {
+		w := v.(*warrant)
+		return w.payer, w, nil
+	}
+	payer, err := isc.AgentIDFromString(s)
+	return payer, nil, err
+}
+
+// rememberName lets payerNamed find w by s from now on, if s is the
+// canonical text of w's payer: only one name per warrant, whatever the
+// spellings requests use.
+func (p *Provider) rememberName(s string, w *warrant) {
+	if w != nil && w.name() == s {
+		p.lookups.names.LoadOrStore(s, w)
+	}
 }
 
 // ClientKey is the look-up budget key of an HTTP client at remoteAddr

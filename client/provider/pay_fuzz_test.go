@@ -22,11 +22,15 @@ func FuzzDecodePayRequest(f *testing.F) {
 	const price = 1000
 	f.Fuzz(func(t *testing.T, body []byte) {
 		r := httptest.NewRequest(http.MethodPost, "/pay", bytes.NewReader(body))
-		in, status, err := decodePayRequest(httptest.NewRecorder(), r, price)
+		req, status, err := decodePayRequest(httptest.NewRecorder(), r, price)
 		if err != nil {
 			if status != http.StatusBadRequest && status != http.StatusRequestEntityTooLarge {
 				t.Fatalf("refused with status %d: %v", status, err)
 			}
+			return
+		}
+		in, err := (&Provider{lookups: &lookups{}}).payRequest(req, price)
+		if err != nil {
 			return
 		}
 		if in.Price != price {

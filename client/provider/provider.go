@@ -15,7 +15,6 @@ import (
 	"github.com/iotaledger/wasp/packages/isc"
 	"github.com/micropay/micropay/client/chain"
 	"github.com/micropay/micropay/client/store"
-	"github.com/micropay/micropay/contract/payment"
 )
 
 // Config configures a Provider. Chain, Key and Store are required.
@@ -118,6 +117,9 @@ func (c *Config) defaults() error {
 type Provider struct {
 	cfg   Config
 	agent isc.AgentID
+	// self is string(agent.Bytes()), the Provider of its warrants' IDs, and
+	// chainName the chain ID as text: made once, not per payment.
+	self, chainName string
 
 	mu       sync.Mutex
 	warrants map[store.WarrantID]*warrant // only warrants that exist or have receipts
@@ -142,7 +144,7 @@ type warrant struct {
 	infoRead time.Time // cfg.Clock time of the last read; zero = never
 	gen      uint64    // counts changes of info: a read started before one is stale
 	pubKey   []byte
-	verifier *payment.KeyVerifier // for pubKey, made once: the contract's check, faster
+	sig      *signing // for pubKey, made at the first payment checked (intake.go)
 	newest   store.Receipt
 	has      bool   // newest is set
 	credit   uint64 // the store's credit of the warrant; written under intakeMu and mu
@@ -162,6 +164,7 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 		return nil, err
 	}
 	p := &Provider{cfg: cfg, agent: chain.AgentOf(cfg.Key), warrants: map[store.WarrantID]*warrant{}, lookups: lk}
+	p.self, p.chainName = string(p.agent.Bytes()), cfg.Chain.ID().String()
 	if err := p.creditPending(ctx); err != nil {
 		return nil, err
 	}
@@ -170,7 +173,7 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 		return nil, fmt.Errorf("provider: load warrants: %w", err)
 	}
 	for _, s := range sums {
-		if s.Warrant.Provider != string(p.agent.Bytes()) {
+		if s.Warrant.Provider != p.self {
 			continue // another provider identity's receipts in a shared store
 		}
 		w, err := p.warrantFor(s.Warrant.Payer)
@@ -202,13 +205,13 @@ func (p *Provider) ChainID() isc.ChainID { return p.cfg.Chain.ID() }
 
 // WarrantID returns the store's ID of payer's warrant for this provider.
 func (p *Provider) WarrantID(payer isc.AgentID) store.WarrantID {
-	return store.WarrantID{Payer: string(payer.Bytes()), Provider: string(p.agent.Bytes())}
+	return store.WarrantID{Payer: string(payer.Bytes()), Provider: p.self}
 }
 
 func (p *Provider) warrantFor(payerBytes string) (*warrant, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	id := store.WarrantID{Payer: payerBytes, Provider: string(p.agent.Bytes())}
+	id := store.WarrantID{Payer: payerBytes, Provider: p.self}
 	if w, ok := p.warrants[id]; ok {
 		return w, nil
 	}

@@ -27,6 +27,7 @@ var _ Store = (*Pebble)(nil)
 type Pebble struct {
 	db    *pebble.DB
 	locks warrantLocks
+	bufs  sync.Pool // *[]byte scratch for a write's keys and values
 
 	mu     sync.Mutex     // guards closed and ops.Add
 	closed bool           // set by Close; no operation starts after it
@@ -156,15 +157,28 @@ func (s *Pebble) Append(ctx context.Context, r Receipt) error {
 func (s *Pebble) writeReceipt(r Receipt, state warrantState, was Outcome) error {
 	b := s.db.NewBatch()
 	defer b.Close()
-	key := receiptKey(r.Warrant, r.Payment.Epoch, r.Payment.Ordinal)
-	err := b.Set(key, appendReceiptValue(nil, r), nil)
+	scratch := s.scratch()
+	defer s.bufs.Put(scratch)
+	buf := *scratch
+	var key, value, wkey, wvalue, pkey []byte
+	buf, key = appendPart(buf, func(dst []byte) []byte {
+		return appendKeyWithSuffix(dst, prefixReceipt, r.Warrant, r.Payment.Epoch, r.Payment.Ordinal)
+	})
+	buf, value = appendPart(buf, func(dst []byte) []byte { return appendReceiptValue(dst, r) })
+	buf, wkey = appendPart(buf, func(dst []byte) []byte { return appendWarrantKey(append(dst, prefixWarrant), r.Warrant) })
+	buf, wvalue = appendPart(buf, func(dst []byte) []byte { return appendWarrantValue(dst, state) })
+	buf, pkey = appendPart(buf, func(dst []byte) []byte {
+		return appendKeyWithSuffix(dst, prefixPending, r.Warrant, r.Payment.Epoch, r.Payment.Ordinal)
+	})
+	*scratch = buf
+	err := b.Set(key, value, nil)
 	if err == nil {
-		err = b.Set(warrantKeyWithPrefix(prefixWarrant, r.Warrant), appendWarrantValue(nil, state), nil)
+		err = b.Set(wkey, wvalue, nil)
 	}
 	if err == nil && r.Outcome == Pending {
-		err = b.Set(pendingKey(r.Key()), nil, nil)
+		err = b.Set(pkey, nil, nil)
 	} else if err == nil && was == Pending {
-		err = b.Delete(pendingKey(r.Key()), nil)
+		err = b.Delete(pkey, nil)
 	}
 	if err == nil {
 		err = b.Commit(pebble.Sync)
@@ -173,6 +187,18 @@ func (s *Pebble) writeReceipt(r Receipt, state warrantState, was Outcome) error 
 		return fmt.Errorf("write receipt %x: %w", key, err)
 	}
 	return nil
+}
+
+// scratch returns an empty buffer for a write's keys and values; put it
+// back in s.bufs once the batch is committed (pebble copies what it is
+// given).
+func (s *Pebble) scratch() *[]byte {
+	if b, ok := s.bufs.Get().(*[]byte); ok {
+		*b = (*b)[:0]
+		return b
+	}
+	b := make([]byte, 0, 1024)
+	return &b
 }
 
 // Conclude implements Store.

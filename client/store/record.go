@@ -92,9 +92,23 @@ func pendingKey(k ReceiptKey) []byte {
 }
 
 func keyWithSuffix(prefix byte, w WarrantID, epoch uint32, ordinal uint64) []byte {
-	k := warrantKeyWithPrefix(prefix, w)
-	k = binary.BigEndian.AppendUint32(k, epoch)
-	return binary.BigEndian.AppendUint64(k, ordinal)
+	return appendKeyWithSuffix(make([]byte, 0, 3+len(w.Payer)+len(w.Provider)+receiptKeySuffix), prefix, w, epoch, ordinal)
+}
+
+// appendKeyWithSuffix appends prefix | warrant | epoch u32 BE | ordinal
+// u64 BE to dst.
+func appendKeyWithSuffix(dst []byte, prefix byte, w WarrantID, epoch uint32, ordinal uint64) []byte {
+	dst = appendWarrantKey(append(dst, prefix), w)
+	dst = binary.BigEndian.AppendUint32(dst, epoch)
+	return binary.BigEndian.AppendUint64(dst, ordinal)
+}
+
+// appendPart appends what add appends to buf and returns buf and the part
+// added, which stays valid (and unchanged) as buf grows.
+func appendPart(buf []byte, add func(dst []byte) []byte) ([]byte, []byte) {
+	start := len(buf)
+	buf = add(buf)
+	return buf, buf[start:len(buf):len(buf)]
 }
 
 // parsePendingKey returns the receipt a pending key names.
