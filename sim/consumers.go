@@ -207,11 +207,13 @@ func (g *engine) flushRevokes() error {
 	}
 	cs := g.revoking
 	g.revoking = nil
-	col := &collector{Chain: g.e}
+	var items []setupItem
 	for _, c := range cs {
+		col := &collector{Chain: g.e}
 		_, _ = chain.Revoke(g.ctx, col, c.key, g.providers[c.prov].agent, chain.DefaultRevokeDeposit)
+		items = append(items, setupItem{req: col.items[0], payer: &c.party})
 	}
-	if err := g.runBatches(col.items, func(i int) *party { return &cs[i].party }); err != nil {
+	if err := g.runBatches(items); err != nil {
 		return fmt.Errorf("revoke: %w", err)
 	}
 	for _, c := range cs {

@@ -141,6 +141,8 @@
 //	              unsettled on a warrant, and settle (0: off).
 //	  infoMaxAge: how old the provider's warrant state may be when a payment
 //	              is checked (default pollInterval).
+//	  batch:      warrants per settleMany request (provider.Config.SettleBatch;
+//	              default 0: the provider's default), at most 1,000.
 //	funding:      optional L2 funds the bank gives each party.
 //	  consumer:   default: the warrant, the top-ups the run can need, and
 //	              1,000,000 for gas fees and the revoke deposit.

@@ -67,8 +67,11 @@ type faults struct {
 // provider that is down: it never reached the provider.
 const reasonProviderDown = "provider_down"
 
-// setupBatch is how many setup requests share one block.
-const setupBatch = 500
+// setupBatch is how many setup requests (and revocations) share one block:
+// Solo checks its whole account ledger after every block, so fewer, fuller
+// blocks are cheaper. 4,000 requests (2,000 consumers funded and their
+// warrants opened) stay well within a block's gas limit.
+const setupBatch = 4_000
 
 // faucetChunk is the most one Fund call asks of Solo's faucet.
 const faucetChunk = 900_000_000
@@ -187,10 +190,37 @@ func (g *engine) run() (*Report, error) {
 // setup funds every party, opens the warrants, aligns the clock and starts
 // the providers.
 func (g *engine) setup() error {
-	sc := g.sc
 	if err := solochain.Do(func() { g.startL2 = g.e.Chain.L2TotalBaseTokens() }); err != nil {
 		return err
 	}
+	g.createParties()
+	if err := g.fundBank(); err != nil {
+		return err
+	}
+	if err := g.openWarrants(); err != nil {
+		return err
+	}
+	// Simulation time 0 is the next midnight (UTC) of the chain's clock, so
+	// that cron schedules such as "@daily" fall where one expects.
+	now, err := g.e.Now(g.ctx)
+	if err != nil {
+		return err
+	}
+	g.start = now.Truncate(24 * time.Hour).Add(24 * time.Hour)
+	if err := g.advanceTo(0); err != nil {
+		return err
+	}
+	if err := g.startProviders(); err != nil {
+		return err
+	}
+	g.scheduleEvents()
+	return nil
+}
+
+// createParties derives the bank's, the providers' and the consumers' keys
+// from the seed.
+func (g *engine) createParties() {
+	sc := g.sc
 	g.bank = newParty(sc.Seed, "bank", 0)
 	g.byAgent[g.bank.agentBytes] = &g.bank
 	for i := range sc.Providers {
@@ -212,9 +242,13 @@ func (g *engine) setup() error {
 	for _, c := range g.consumers {
 		c.w = chain.PaymentWarrant(g.e, c.agent, g.providers[c.prov].agent)
 	}
+}
 
-	// The bank draws from Solo's faucet in chunks; everything after comes
-	// from the bank, so the chain's L2 total must not move from here on.
+// fundBank has the bank draw from Solo's faucet in chunks what every party
+// gets and the transfers' fees. Everything after comes from the bank, so the
+// chain's L2 total must not move from here on.
+func (g *engine) fundBank() error {
+	sc := g.sc
 	need := uint64(len(g.consumers))*sc.Funding.Consumer + uint64(len(g.providers))*sc.Funding.Provider
 	need += uint64(len(g.consumers)+len(g.providers))*10_000 + 1_000_000 // transfer fees
 	for left := need; left > 0; {
@@ -225,43 +259,47 @@ func (g *engine) setup() error {
 		g.bank.funded += n
 		left -= n
 	}
-	err := solochain.Do(func() {
+	return solochain.Do(func() {
 		g.baselineL2 = g.e.Chain.L2TotalBaseTokens()
 		g.nextBlock = g.e.Chain.LatestBlockIndex() + 1
 		// The contract keeps this much of each revoke deposit: the fee of
 		// the scheduled close's gas budget (docs/protocol.md §4).
 		g.reserve = g.e.Chain.GetGasFeePolicy().FeeFromGas(contract.ScheduledCloseGas, nil, parameters.L1().BaseToken.Decimals)
 	})
-	if err != nil {
-		return err
-	}
+}
 
-	var transfers []batchItem
+// openWarrants gives every party its funds and has every consumer open its
+// warrant with its key registered: a consumer's funding and its addWarrant
+// share a block (the transfer first), setupBatch requests to a block.
+func (g *engine) openWarrants() error {
+	sc := g.sc
+	var items []setupItem
 	give := func(pt *party, amount uint64) {
 		pt.funded = amount
-		transfers = append(transfers, batchItem{
-			signer: g.bank.key, target: accounts.Contract.Name, entry: accounts.FuncTransferAllowanceTo.Name,
-			params: dict.Dict{accounts.ParamAgentID: codec.EncodeAgentID(pt.agent)}, allowance: amount,
-		})
+		items = append(items, setupItem{payer: &g.bank, req: solochain.BatchRequest{
+			Signer: g.bank.key, Contract: accounts.Contract.Name, NoEvents: true,
+			Request: chain.Request{
+				Entry:     accounts.FuncTransferAllowanceTo.Name,
+				Params:    dict.Dict{accounts.ParamAgentID: codec.EncodeAgentID(pt.agent)},
+				Allowance: amount,
+			},
+		}})
 	}
 	for _, pr := range g.providers {
 		give(&pr.party, sc.Funding.Provider)
 	}
-	for _, c := range g.consumers {
-		give(&c.party, sc.Funding.Consumer)
-	}
-	if err := g.runBatches(transfers, func(int) *party { return &g.bank }); err != nil {
-		return fmt.Errorf("fund the parties: %w", err)
-	}
-
-	col := &collector{Chain: g.e}
 	ct := uint64(time.Duration(sc.Warrant.CloseTimeout) / time.Second)
 	for _, c := range g.consumers {
+		give(&c.party, sc.Funding.Consumer)
+		col := &collector{Chain: g.e}
 		_, _ = chain.AddWarrant(g.ctx, col, c.key, chain.AddWarrantRequest{
 			Provider: g.providers[c.prov].agent, Amount: sc.Warrant.Amount, CloseTimeout: ct, RegisterKey: true,
 		})
+		for _, it := range col.items {
+			items = append(items, setupItem{payer: &c.party, req: it})
+		}
 	}
-	if err := g.runBatches(col.items, func(i int) *party { return &g.consumers[i].party }); err != nil {
+	if err := g.runBatches(items); err != nil {
 		return fmt.Errorf("open the warrants: %w", err)
 	}
 	for _, c := range g.consumers {
@@ -270,18 +308,13 @@ func (g *engine) setup() error {
 		}
 		c.deposited = sc.Warrant.Amount
 	}
+	return nil
+}
 
-	// Simulation time 0 is the next midnight (UTC) of the chain's clock, so
-	// that cron schedules such as "@daily" fall where one expects.
-	now, err := g.e.Now(g.ctx)
-	if err != nil {
-		return err
-	}
-	g.start = now.Truncate(24 * time.Hour).Add(24 * time.Hour)
-	if err := g.advanceTo(0); err != nil {
-		return err
-	}
-
+// startProviders starts a provider.Provider per simulated provider, each on
+// its own store and chain seam, all on one mock clock.
+func (g *engine) startProviders() error {
+	sc := g.sc
 	sched, err := sc.schedule()
 	if err != nil {
 		return err
@@ -302,7 +335,8 @@ func (g *engine) setup() error {
 			Chain: pr.seam, Key: pr.key, Store: pr.store, Clock: g.clock,
 			Margin: time.Duration(st.Margin), Threshold: st.Threshold, ExposureCap: st.ExposureCap,
 			Schedule: sched, PollInterval: time.Duration(st.PollInterval), InfoMaxAge: time.Duration(st.InfoMaxAge),
-			Log: plog.With("provider", pr.idx),
+			SettleBatch: st.Batch,
+			Log:         plog.With("provider", pr.idx),
 		})
 		if err != nil {
 			return fmt.Errorf("provider %d: %w", pr.idx, err)
@@ -310,24 +344,30 @@ func (g *engine) setup() error {
 	}
 	// The providers start before the first piece: their first RunOnce
 	// (which resumes unfinished work) finds nothing to do.
-	if err := g.runProviders(func(ctx context.Context, pr *prov) { pr.p.RunOnce(ctx) }); err != nil {
-		return err
-	}
-	g.scheduleEvents()
-	return nil
+	return g.runProviders(func(ctx context.Context, pr *prov) { pr.p.RunOnce(ctx) })
 }
 
-// runBatches runs items in blocks of setupBatch, charging each fee to
-// payer(i), and scans the blocks.
-func (g *engine) runBatches(items []batchItem, payer func(i int) *party) error {
+// setupItem is one request of a setup batch and the party that pays its fee.
+type setupItem struct {
+	req   solochain.BatchRequest
+	payer *party
+}
+
+// runBatches runs items in blocks of setupBatch, charging each fee to its
+// payer, and scans the blocks.
+func (g *engine) runBatches(items []setupItem) error {
 	for lo := 0; lo < len(items); lo += setupBatch {
 		hi := min(lo+setupBatch, len(items))
-		fees, err := runBatch(g.e, items[lo:hi])
+		reqs := make([]solochain.BatchRequest, hi-lo)
+		for i := range reqs {
+			reqs[i] = items[lo+i].req
+		}
+		fees, err := runBatch(g.ctx, g.e, reqs)
 		if err != nil {
 			return err
 		}
 		for i, f := range fees {
-			payer(lo + i).fees += f
+			items[lo+i].payer.fees += f
 		}
 		if err := g.sync(); err != nil {
 			return err

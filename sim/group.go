@@ -2,19 +2,12 @@ package sim
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"math"
 	"sort"
 	"sync"
 
 	"github.com/iotaledger/wasp/packages/cryptolib"
-	"github.com/iotaledger/wasp/packages/isc"
-	"github.com/iotaledger/wasp/packages/solo"
 	"github.com/micropay/micropay/client/chain"
 	"github.com/micropay/micropay/client/solochain"
-	"github.com/micropay/micropay/client/store"
-	"github.com/micropay/micropay/contract"
 )
 
 // blockGroup runs the providers' settlement work side by side, one
@@ -39,27 +32,20 @@ type blockGroup struct {
 	queued  []*queuedPost
 }
 
-// task is one worker of a group: work for provider prov, in slot slot
-// (several workers of one provider take slots 0, 1, ...).
+// task is one worker of a group: work for provider prov.
 type task struct {
 	prov *prov
-	slot int
 	work func(ctx context.Context)
 }
 
 type queuedPost struct {
 	prov   int
-	slot   int
 	signer *cryptolib.KeyPair
 	req    chain.Request
 	rec    *chain.Receipt
 	err    error
 	done   bool
 }
-
-// slotKey carries a worker's slot in its context down to the provider's
-// chain seam.
-type slotKey struct{}
 
 func newBlockGroup(g *engine) *blockGroup {
 	b := &blockGroup{g: g}
@@ -78,7 +64,7 @@ func (b *blockGroup) run(ctx context.Context, tasks []task) error {
 	for _, t := range tasks {
 		go func() {
 			defer b.finish()
-			t.work(context.WithValue(ctx, slotKey{}, t.slot))
+			t.work(ctx)
 		}()
 	}
 	var err error
@@ -120,8 +106,7 @@ func (b *blockGroup) post(ctx context.Context, prov int, signer *cryptolib.KeyPa
 	if !b.active {
 		return nil, nil, false
 	}
-	slot, _ := ctx.Value(slotKey{}).(int)
-	q := &queuedPost{prov: prov, slot: slot, signer: signer, req: req}
+	q := &queuedPost{prov: prov, signer: signer, req: req}
 	b.queued = append(b.queued, q)
 	b.cond.Broadcast()
 	for !q.done {
@@ -130,63 +115,17 @@ func (b *blockGroup) post(ctx context.Context, prov int, signer *cryptolib.KeyPa
 	return q.rec, q.err, true
 }
 
-// runBlock runs the queued requests as one block of off-ledger requests,
-// with the semantics of solochain.Embedded.Post for each: a receipt with
-// the request's events, a *chain.Rejected for a contract rejection, and
-// chain.ErrUnknownOutcome if Solo failed. Then it scans the block.
+// runBlock runs the queued requests, in provider order, as one block
+// (solochain.Embedded.PostBatch: each outcome what Post's would be), then
+// scans the block.
 func (g *engine) runBlock(batch []*queuedPost) error {
-	sort.Slice(batch, func(i, j int) bool {
-		if batch[i].prov != batch[j].prov {
-			return batch[i].prov < batch[j].prov
-		}
-		return batch[i].slot < batch[j].slot
-	})
-	err := solochain.Do(func() {
-		reqs := make([]isc.Request, len(batch))
-		nonces := map[int]uint64{} // a provider's requests in one block take consecutive nonces
-		for i, q := range batch {
-			n, ok := nonces[q.prov]
-			if !ok {
-				n = g.e.Chain.Nonce(chain.AgentOf(q.signer))
-			}
-			nonces[q.prov] = n + 1
-			cp := solo.CallParamsFromDict(contract.Contract.Name, q.req.Entry, q.req.Params).WithGasBudget(math.MaxUint64).WithNonce(n)
-			if q.req.Allowance > 0 {
-				cp.AddAllowanceBaseTokens(q.req.Allowance)
-			}
-			reqs[i] = cp.NewRequestOffLedger(g.e.Chain, q.signer)
-		}
-		results := g.e.Chain.RunOffLedgerRequests(reqs)
-		byID := map[isc.RequestID]int{}
-		for i, r := range reqs {
-			byID[r.ID()] = i
-		}
-		for _, res := range results {
-			i, ok := byID[res.Request.ID()]
-			if !ok {
-				continue
-			}
-			q := batch[i]
-			q.rec = &chain.Receipt{RequestID: res.Request.ID(), GasBurned: res.Receipt.GasBurned, GasFee: res.Receipt.GasFeeCharged}
-			events, err := g.e.Chain.GetEventsForRequest(res.Request.ID())
-			if err != nil {
-				g.e.Ctx.Fatalf("events of %s: %v", res.Request.ID(), err)
-			}
-			q.rec.Events = events
-			if vmErr := g.e.Chain.ResolveVMError(res.Receipt.Error).AsGoError(); vmErr != nil {
-				q.err = &chain.Rejected{Receipt: q.rec, Message: vmErr.Error()}
-			}
-		}
-		for _, q := range batch {
-			if q.rec == nil {
-				q.err = fmt.Errorf("%w: request was skipped by the VM", chain.ErrUnknownOutcome)
-			}
-		}
-	})
-	if err != nil {
-		for _, q := range batch {
-			q.rec, q.err = nil, fmt.Errorf("%w: %v", chain.ErrUnknownOutcome, err)
-		}
+	sort.Slice(batch, func(i, j int) bool { return batch[i].prov < batch[j].prov })
+	reqs := make([]solochain.BatchRequest, len(batch))
+	for i, q := range batch {
+		reqs[i] = solochain.BatchRequest{Signer: q.signer, Request: q.req}
+	}
+	for i, o := range g.e.PostBatch(g.ctx, reqs) {
+		batch[i].rec, batch[i].err = o.Receipt, o.Err
 	}
 	return g.sync()
 }
@@ -222,44 +161,14 @@ func (g *engine) runTasks(tasks []task) error {
 	return g.group.run(g.ctx, tasks)
 }
 
-// finalSlots is how many warrants of one provider the final settlement
-// settles side by side.
-const finalSlots = 64
-
-// settleEverything has every provider that is up settle every warrant
-// (SettleNow), finalSlots warrants of a provider at a time, and returns
-// the providers' errors by index.
+// settleEverything has every provider that is up settle every warrant at
+// once (SettleNow of all: settleMany batches, as a schedule sends them),
+// side by side, and returns the providers' errors by index.
 func (g *engine) settleEverything() ([]error, error) {
-	errs := make([][]error, len(g.providers))
-	var tasks []task
-	for _, pr := range g.providersUp() {
-		var ws []store.WarrantID
-		for _, c := range g.consumers {
-			if c.prov == pr.idx {
-				ws = append(ws, pr.p.WarrantID(c.agent))
-			}
-		}
-		slots := min(finalSlots, max(len(ws), 1))
-		errs[pr.idx] = make([]error, slots)
-		for slot := range slots {
-			tasks = append(tasks, task{prov: pr, slot: slot, work: func(ctx context.Context) {
-				if slot == 0 {
-					pr.p.RunOnce(ctx)
-				}
-				var es []error
-				for i := slot; i < len(ws); i += slots {
-					if _, err := pr.p.SettleNow(ctx, &ws[i]); err != nil {
-						es = append(es, err)
-					}
-				}
-				errs[pr.idx][slot] = errors.Join(es...)
-			}})
-		}
-	}
-	err := g.runTasks(tasks)
-	out := make([]error, len(g.providers))
-	for i, es := range errs {
-		out[i] = errors.Join(es...)
-	}
-	return out, err
+	errs := make([]error, len(g.providers))
+	err := g.runProviders(func(ctx context.Context, pr *prov) {
+		pr.p.RunOnce(ctx)
+		_, errs[pr.idx] = pr.p.SettleNow(ctx, nil)
+	})
+	return errs, err
 }

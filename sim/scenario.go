@@ -72,6 +72,7 @@ type Settlement struct {
 	PollInterval Duration `yaml:"pollInterval,omitempty" json:"pollInterval"`
 	ExposureCap  uint64   `yaml:"exposureCap,omitempty" json:"exposureCap"`
 	InfoMaxAge   Duration `yaml:"infoMaxAge,omitempty" json:"infoMaxAge"`
+	Batch        int      `yaml:"batch,omitempty" json:"batch"`
 }
 
 // Funding is what the simulation's bank gives each party on L2 at the start.
@@ -249,6 +250,9 @@ func (s *Scenario) Validate() error {
 	}
 	if _, err := s.schedule(); err != nil {
 		bad("settlement.schedule: %v", err)
+	}
+	if st.Batch < 0 || st.Batch > contract.MaxSettlementsPerRequest {
+		bad("settlement.batch %d must be within 0..%d", st.Batch, contract.MaxSettlementsPerRequest)
 	}
 	if st.ExposureCap > 0 && st.ExposureCap < p.Price {
 		bad("settlement.exposureCap %d is below one piece", st.ExposureCap)

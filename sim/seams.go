@@ -4,14 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"strings"
 	"sync"
 
 	"github.com/iotaledger/wasp/packages/cryptolib"
 	"github.com/iotaledger/wasp/packages/isc"
-	"github.com/iotaledger/wasp/packages/kv/dict"
-	"github.com/iotaledger/wasp/packages/solo"
 	"github.com/micropay/micropay/client/chain"
 	"github.com/micropay/micropay/client/solochain"
 	"github.com/micropay/micropay/client/store"
@@ -128,7 +125,7 @@ type providerSeam struct {
 
 // Post implements chain.Chain.
 func (s *providerSeam) Post(ctx context.Context, signer *cryptolib.KeyPair, req chain.Request) (*chain.Receipt, error) {
-	if s.dropSettles && req.Entry == contract.FuncSettle.Name {
+	if s.dropSettles && (req.Entry == contract.FuncSettle.Name || req.Entry == contract.FuncSettleMany.Name) {
 		return &chain.Receipt{}, nil
 	}
 	rec, err, grouped := s.group.post(ctx, s.pr.idx, signer, req)
@@ -207,63 +204,35 @@ func (r *recordingStore) settlementStats() SettlementStats {
 
 // collector is a chain seam that runs nothing: it collects the requests the
 // chain package builds (chain.AddWarrant ...) so that setup can run
-// hundreds of them in one block.
+// thousands of them in one block.
 type collector struct {
 	chain.Chain
-	items []batchItem
+	items []solochain.BatchRequest
 }
 
 // Post implements chain.Chain by collecting req.
 func (c *collector) Post(_ context.Context, signer *cryptolib.KeyPair, req chain.Request) (*chain.Receipt, error) {
-	c.items = append(c.items, batchItem{signer: signer, target: contract.Contract.Name, entry: req.Entry, params: req.Params, allowance: req.Allowance})
+	c.items = append(c.items, solochain.BatchRequest{Signer: signer, Request: req, NoEvents: true})
 	return &chain.Receipt{}, nil
 }
 
-// batchItem is one off-ledger request of a setup batch.
-type batchItem struct {
-	signer    *cryptolib.KeyPair
-	target    string // contract name
-	entry     string
-	params    dict.Dict
-	allowance uint64
-}
-
-// runBatch runs items as off-ledger requests in one block and returns the
-// gas fee each paid. Requests of one signer take consecutive nonces.
-func runBatch(e *solochain.Embedded, items []batchItem) ([]uint64, error) {
+// runBatch runs items in one block (solochain.Embedded.PostBatch) and
+// returns the gas fee each paid; an item the chain rejected or left
+// unknown is an error.
+func runBatch(ctx context.Context, e *solochain.Embedded, items []solochain.BatchRequest) ([]uint64, error) {
 	fees := make([]uint64, len(items))
 	var errs []error
-	err := solochain.Do(func() {
-		nonces := map[string]uint64{}
-		reqs := make([]isc.Request, len(items))
-		for i, it := range items {
-			agent := chain.AgentOf(it.signer)
-			k := string(agent.Bytes())
-			n, ok := nonces[k]
-			if !ok {
-				n = e.Chain.Nonce(agent)
-			}
-			nonces[k] = n + 1
-			cp := solo.CallParamsFromDict(it.target, it.entry, it.params).WithGasBudget(math.MaxUint64).WithNonce(n)
-			if it.allowance > 0 {
-				cp.AddAllowanceBaseTokens(it.allowance)
-			}
-			reqs[i] = cp.NewRequestOffLedger(e.Chain, it.signer)
+	for i, o := range e.PostBatch(ctx, items) {
+		if o.Receipt != nil {
+			fees[i] = o.Receipt.GasFee
 		}
-		results := e.Chain.RunOffLedgerRequests(reqs)
-		if len(results) != len(reqs) {
-			errs = append(errs, fmt.Errorf("%d of %d requests were skipped by the VM", len(reqs)-len(results), len(reqs)))
-			return
-		}
-		for i, res := range results {
-			fees[i] = res.Receipt.GasFeeCharged
-			if verr := e.Chain.ResolveVMError(res.Receipt.Error).AsGoError(); verr != nil {
-				errs = append(errs, fmt.Errorf("%s.%s: %w", items[i].target, items[i].entry, verr))
+		if o.Err != nil {
+			contractName := items[i].Contract
+			if contractName == "" {
+				contractName = contract.Contract.Name
 			}
+			errs = append(errs, fmt.Errorf("%s.%s: %w", contractName, items[i].Request.Entry, o.Err))
 		}
-	})
-	if err != nil {
-		return nil, err
 	}
 	return fees, errors.Join(errs...)
 }
