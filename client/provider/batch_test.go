@@ -58,6 +58,19 @@ func (c *recordingChain) Post(ctx context.Context, key *cryptolib.KeyPair, req c
 	return rec, err
 }
 
+// sentFor reports whether a request from the n-th on (0-based) holds payer.
+func (c *recordingChain) sentFor(payer isc.AgentID, n int) bool {
+	sent := c.sent()
+	for _, r := range sent[min(n, len(sent)):] {
+		for _, p := range r.payers {
+			if p.Equals(payer) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func (c *recordingChain) sent() []sentRequest {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -260,9 +273,10 @@ func (f *fleet) settledExactly() bool {
 	return true
 }
 
-// A warrant revoked while a schedule's batches go out is settled in the
-// next request, before the batches still to go, although it comes last in
-// the schedule's order: it never waits behind more than the batch in flight.
+// A warrant revoked while a schedule's batches go out is settled in a
+// request of its own, sent while the first batch is still in flight and
+// before the batches still to go, although it comes last in the schedule's
+// order: it never waits for a batch to come back.
 func TestRevokedWarrantIsNotStuckBehindScheduledBatches(t *testing.T) {
 	rc := &recordingChain{}
 	h := newHarness(t, func(c *provider.Config) {
@@ -283,9 +297,10 @@ func TestRevokedWarrantIsNotStuckBehindScheduledBatches(t *testing.T) {
 			return
 		}
 		// While the first batch is in flight the last warrant's payer
-		// revokes; the event feed hands it to the settler.
+		// revokes; the event feed hands it to the settler, which sends it
+		// at once, the first batch still in flight.
 		_, err := chain.Revoke(h.ctx, h.chain, f.keys[last], h.prov, chain.DefaultRevokeDeposit)
-		for start := time.Now(); err == nil && !provider.Triggered(h.p, f.payers[last]); time.Sleep(time.Millisecond) {
+		for start := time.Now(); err == nil && !rc.sentFor(f.payers[last], 1); time.Sleep(time.Millisecond) {
 			if time.Since(start) > 20*time.Second {
 				err = fmt.Errorf("the revocation never reached the settler")
 			}
@@ -392,4 +407,94 @@ func TestResumeSettlesInBatches(t *testing.T) {
 	require.Equal(t, []string{contract.FuncSettleMany.Name}, entries(sent))
 	require.Len(t, sent[0].payers, 5)
 	f.requireSettledExactly(t)
+}
+
+// countingChain counts the warrant reads made through it.
+type countingChain struct {
+	chain.Chain
+	mu    sync.Mutex
+	reads int
+}
+
+func (c *countingChain) WarrantInfo(ctx context.Context, payer, provider isc.AgentID) (chain.WarrantInfo, error) {
+	c.mu.Lock()
+	c.reads++
+	c.mu.Unlock()
+	return c.Chain.WarrantInfo(ctx, payer, provider)
+}
+
+func (c *countingChain) readCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.reads
+}
+
+// countingStore counts the settlement writes made through it: one at a
+// time and in batches.
+type countingStore struct {
+	store.Store
+	mu            sync.Mutex
+	single, batch int
+}
+
+func (s *countingStore) SaveSettlement(ctx context.Context, st store.Settlement) error {
+	s.mu.Lock()
+	s.single++
+	s.mu.Unlock()
+	return s.Store.SaveSettlement(ctx, st)
+}
+
+func (s *countingStore) SaveSettlements(ctx context.Context, ss []store.Settlement) error {
+	s.mu.Lock()
+	s.batch++
+	s.mu.Unlock()
+	return s.Store.(store.SettlementSaver).SaveSettlements(ctx, ss)
+}
+
+func (s *countingStore) writes() (single, batch int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.single, s.batch
+}
+
+// A scheduled settlement of warrants whose state the provider knows reads
+// none of them from the chain, before or after the request, and records
+// each request's attempts and outcomes in two writes: the outcome of each
+// warrant comes from the receipt's events, and a second settlement, whose
+// cached state those events updated, is exact too.
+func TestScheduledSettleReadsNoWarrantAndWritesTwice(t *testing.T) {
+	cc := &countingChain{}
+	cs := &countingStore{}
+	h := newHarness(t, func(c *provider.Config) {
+		cc.Chain, c.Chain = c.Chain, cc
+		cs.Store, c.Store = c.Store, cs
+		c.SettleBatch = 20
+	})
+	f := newFleet(t, h, 40)
+	f.st = cs
+	for round := 1; round <= 2; round++ {
+		reads := cc.readCount()
+		single, batch := cs.writes()
+		got, err := h.p.SettleNow(h.ctx, nil)
+		require.NoError(t, err)
+		require.Len(t, got, 40)
+		require.Equal(t, reads, cc.readCount(), "warrant reads of round %d", round)
+		s2, b2 := cs.writes()
+		require.Equal(t, single, s2, "one-record writes")
+		require.Equal(t, batch+4, b2, "two writes per request, two requests")
+		if round == 1 {
+			f.requireSettledExactly(t)
+			f.pay(t, 2)
+			continue
+		}
+		for i, a := range f.payers {
+			info, err := f.c.WarrantInfo(f.ctx, a, f.prov)
+			require.NoError(t, err)
+			require.Equal(t, f.totals[i], info.Paid, "warrant %d paid on chain", i)
+			s, _, err := cs.LastSettlement(h.ctx, h.p.WarrantID(a))
+			require.NoError(t, err)
+			require.Equal(t, store.Landed, s.State)
+			require.EqualValues(t, 100+i, s.Paid, "warrant %d: the second payment's price", i)
+		}
+	}
 }

@@ -8,6 +8,8 @@ func Triggered(p *Provider, payer isc.AgentID) bool {
 	s := p.settler
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	_, ok := s.due[p.WarrantID(payer)]
-	return ok
+	id := p.WarrantID(payer)
+	_, queued := s.queue.queued[id]
+	_, aside := s.aside[id]
+	return queued || aside
 }

@@ -19,6 +19,8 @@ type Metrics struct {
 	settleLatency prometheus.Histogram
 	settled       prometheus.Counter
 	lost          prometheus.Counter
+	requests      *prometheus.CounterVec
+	batch         prometheus.Histogram
 }
 
 // NewMetrics creates the metrics and registers them, with a collector of
@@ -52,7 +54,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "micropay_lost_base_tokens_total", Help: "Accepted but never settled: the warrant closed or its deadline passed first.",
 		}),
 	}
-	reg.MustRegister(m.accepted, m.acceptedValue, m.rejected, m.intake, m.settlements, m.settleLatency, m.settled, m.lost)
+	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "micropay_settle_requests_total", Help: "Settle and settleMany requests sent, by answer (answered: a receipt or a rejection; unknown).",
+	}, []string{"answer"})
+	m.batch = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "micropay_settle_request_warrants", Help: "Warrants per settle or settleMany request.",
+		Buckets: prometheus.ExponentialBuckets(1, 2, 11),
+	})
+	reg.MustRegister(m.accepted, m.acceptedValue, m.rejected, m.intake, m.settlements, m.settleLatency, m.settled, m.lost, m.requests, m.batch)
 	return m
 }
 
@@ -83,6 +92,16 @@ func (m *Metrics) observeSettle(outcome string, d time.Duration, paid uint64) {
 		m.settleLatency.Observe(d.Seconds())
 		m.settled.Add(float64(paid))
 	}
+}
+
+// observeRequest counts a settlement request of warrants warrants.
+func (m *Metrics) observeRequest(warrants int, answered bool) {
+	answer := "answered"
+	if !answered {
+		answer = "unknown"
+	}
+	m.requests.WithLabelValues(answer).Inc()
+	m.batch.Observe(float64(warrants))
 }
 
 // warrantCollector exports per-warrant gauges from the provider's cache.

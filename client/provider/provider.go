@@ -130,9 +130,9 @@ type Provider struct {
 }
 
 // warrant is the provider's cached view of one warrant. mu guards every
-// field and is never held across chain or store I/O by the intake;
-// intakeMu serializes the intake of the warrant's payments (check, store,
-// record as newest); settleMu serializes settlements of the warrant.
+// field and is never held across chain or store I/O; intakeMu serializes
+// the intake of the warrant's payments (check, store, record as newest).
+// The settler keeps its own state of the warrant (in a request, retries).
 type warrant struct {
 	id    store.WarrantID
 	payer isc.AgentID
@@ -148,9 +148,6 @@ type warrant struct {
 	newest   store.Receipt
 	has      bool   // newest is set
 	credit   uint64 // the store's credit of the warrant; written under intakeMu and mu
-
-	settleMu sync.Mutex
-	retry    retryState
 }
 
 // New returns a provider. It loads the warrants it has receipts for from the
@@ -185,7 +182,15 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 	if err := p.checkStore(ctx, sums); err != nil {
 		return nil, err
 	}
-	p.settler = newSettler(p)
+	p.settler = newSettler(settlerConfig{
+		chain: cfg.Chain, store: cfg.Store, key: cfg.Key, agent: p.agent, clock: cfg.Clock, log: cfg.Log, metrics: cfg.Metrics,
+		policy: settlePolicy{
+			margin: cfg.Margin, pollInterval: cfg.PollInterval, retryMin: cfg.RetryMin, retryMax: cfg.RetryMax,
+			threshold: cfg.Threshold, exposureCap: cfg.ExposureCap, schedule: cfg.Schedule,
+			batch: settleBatchSize(cfg.SettleBatch), inFlight: settleInFlight(cfg.SettleInFlight),
+		},
+		warrants: p.withReceipts, read: p.reread, following: p.Following,
+	})
 	if cfg.Feed != nil {
 		p.watch = chain.NewWatcher(chain.WatcherConfig{Feed: cfg.Feed, Provider: p.agent, Clock: cfg.Clock, Log: cfg.Log})
 	}

@@ -2,10 +2,16 @@ package provider
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
+	"github.com/benbjohnson/clock"
+
+	"github.com/iotaledger/wasp/packages/cryptolib"
+	"github.com/iotaledger/wasp/packages/isc"
 	"github.com/micropay/micropay/client/chain"
 	"github.com/micropay/micropay/client/store"
 )
@@ -18,53 +24,76 @@ const (
 	OutcomeMissed   = "missed"   // the warrant closed or its deadline passed first
 )
 
-// retryState is a warrant's pending retry; guarded by warrant.mu.
-type retryState struct {
-	attempt int       // failed attempts so far
-	next    time.Time // cfg.Clock time of the next attempt; zero = none
+// settlePolicy is what Config says about when warrants are due and how
+// they go out.
+type settlePolicy struct {
+	margin, pollInterval   time.Duration
+	retryMin, retryMax     time.Duration
+	threshold, exposureCap uint64
+	schedule               Schedule
+	batch, inFlight        int // warrants per request, bulk requests at once
 }
 
-// settler decides when to settle. Run or RunOnce drives it; the fields
-// below kick are used by that one goroutine only.
-type settler struct {
-	p        *Provider
-	kick     chan struct{}
-	batch    int // warrants per settleMany request
-	inFlight int // settleMany requests at once
+// settlementStore is what the settler needs of the store. A store that is
+// also a store.SettlementSaver saves each request's records in one write.
+type settlementStore interface {
+	SaveSettlement(ctx context.Context, s store.Settlement) error
+	LastSettlement(ctx context.Context, w store.WarrantID) (store.Settlement, bool, error)
+}
 
+// settlerConfig is what a settler is made of. The chain is the whole
+// chain.Chain because the request builders (chain.Settle, SettleMany) take
+// one; the settler posts, reads warrants and reads chain time.
+type settlerConfig struct {
+	chain   chain.Chain
+	store   settlementStore
+	key     *cryptolib.KeyPair
+	agent   isc.AgentID
+	clock   clock.Clock
+	log     *slog.Logger
+	metrics *Metrics
+	policy  settlePolicy
+	// warrants lists the provider's warrants with receipts, by payer; read
+	// records a warrant's chain state in it; following reports whether the
+	// event feed is live.
+	warrants  func() []*warrant
+	read      func(context.Context, *warrant) error
+	following func() bool
+}
+
+// settler settles a provider's warrants: triggered ones (a revocation, a
+// threshold, the exposure cap) at once, revoked ones first by deadline and
+// in requests of their own; every warrant with payments pending on the
+// schedule; unknown outcomes again after a backoff. It batches warrants
+// into settleMany requests and keeps policy.inFlight of them in flight,
+// the chain client giving each the signer's next nonce. Its state is its
+// own: the queue of triggered warrants, the warrants in a request (a
+// warrant is in at most one), the retries; the warrants' cached chain state
+// is read and updated under each warrant's lock, never across I/O.
+type settler struct {
+	settlerConfig
+	kick chan struct{} // something was queued or requeued
+
+	mu       sync.Mutex
+	released *sync.Cond // a claim ended
+	queue    dueQueue
+	busy     map[store.WarrantID]bool     // in a request being prepared or in flight
+	aside    map[store.WarrantID]dueEntry // triggered while busy: queued again on release
+	retries  map[store.WarrantID]*retryState
+
+	// The driver's (run or runOnce) alone.
 	started      bool
 	nextPoll     time.Time
 	nextSchedule time.Time
-
-	mu  sync.Mutex
-	due map[store.WarrantID]*warrant
 }
 
-func newSettler(p *Provider) *settler {
-	return &settler{p: p, kick: make(chan struct{}, 1), batch: settleBatchSize(p.cfg.SettleBatch),
-		inFlight: settleInFlight(p.cfg.SettleInFlight), due: map[store.WarrantID]*warrant{}}
-}
-
-// trigger asks Run to settle w soon. It never blocks.
-func (s *settler) trigger(w *warrant) {
-	s.mu.Lock()
-	s.due[w.id] = w
-	s.mu.Unlock()
-	select {
-	case s.kick <- struct{}{}:
-	default:
+func newSettler(cfg settlerConfig) *settler {
+	s := &settler{
+		settlerConfig: cfg, kick: make(chan struct{}, 1), queue: newDueQueue(),
+		busy: map[store.WarrantID]bool{}, aside: map[store.WarrantID]dueEntry{}, retries: map[store.WarrantID]*retryState{},
 	}
-}
-
-func (s *settler) takeDue() []*warrant {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]*warrant, 0, len(s.due))
-	for id, w := range s.due {
-		out = append(out, w)
-		delete(s.due, id)
-	}
-	return out
+	s.released = sync.NewCond(&s.mu)
+	return s
 }
 
 // Run settles until ctx is done: first it reconciles settlements a previous
@@ -77,7 +106,6 @@ func (s *settler) takeDue() []*warrant {
 // then, once the watcher has stopped too. Run and RunOnce must not be used
 // together.
 func (p *Provider) Run(ctx context.Context) error {
-	clk := p.cfg.Clock
 	if p.watch != nil {
 		wctx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
@@ -87,20 +115,8 @@ func (p *Provider) Run(ctx context.Context) error {
 		}()
 		defer func() { cancel(); <-done }()
 	}
-	p.RunOnce(ctx)
-	for {
-		var wake <-chan time.Time
-		if at, ok := p.nextWork(); ok {
-			wake = clk.After(max(at.Sub(clk.Now()), 0))
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-p.settler.kick:
-		case <-wake:
-		}
-		p.RunOnce(ctx)
-	}
+	p.settler.run(ctx)
+	return nil
 }
 
 // RunOnce does, synchronously, the settlement work due at the provider
@@ -110,55 +126,63 @@ func (p *Provider) Run(ctx context.Context) error {
 // feed is live instead a settlement of revoked warrants paid since, from
 // the state the events keep, without a read), the schedule and due
 // retries. Work goes out in settleMany batches of Config.SettleBatch
-// warrants, revoked warrants first by deadline, and warrants triggered while
-// a schedule's batches go out are settled before the next batch.
-// Simulations drive a provider with it and a mock clock instead of Run, for
-// deterministic runs.
-func (p *Provider) RunOnce(ctx context.Context) {
-	s := p.settler
-	now := p.cfg.Clock.Now()
-	if !s.started {
-		s.started = true
-		s.nextPoll = now.Add(p.cfg.PollInterval)
-		if p.cfg.Schedule != nil {
-			s.nextSchedule = p.cfg.Schedule.Next(now)
+// warrants; revoked warrants, by deadline, and warrants triggered meanwhile
+// go out before any batch not yet sent, revoked ones at once in requests of
+// their own. Simulations drive a provider with it and a mock clock instead
+// of Run, for deterministic runs.
+func (p *Provider) RunOnce(ctx context.Context) { p.settler.runOnce(ctx) }
+
+func (s *settler) run(ctx context.Context) {
+	s.runOnce(ctx)
+	for {
+		var wake <-chan time.Time
+		if at, ok := s.nextWork(); ok {
+			wake = s.clock.After(max(at.Sub(s.clock.Now()), 0))
 		}
-		p.resume(ctx)
-	}
-	p.settleTriggered(ctx)
-	if !now.Before(s.nextPoll) {
-		if p.Following() {
-			p.settleRevokedPending(ctx)
-		} else {
-			p.poll(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.kick:
+		case <-wake:
 		}
-		s.nextPoll = now.Add(p.cfg.PollInterval)
+		s.runOnce(ctx)
 	}
-	if p.cfg.Schedule != nil && !now.Before(s.nextSchedule) {
-		p.logSettled(p.settleAll(ctx, p.withReceipts()), "schedule")
-		s.nextSchedule = p.cfg.Schedule.Next(now)
-	}
-	var retry []*warrant
-	for _, w := range p.snapshotWarrants() {
-		w.mu.Lock()
-		due := !w.retry.next.IsZero() && !w.retry.next.After(now)
-		w.mu.Unlock()
-		if due {
-			retry = append(retry, w)
-		}
-	}
-	p.logSettled(p.settleAll(ctx, retry), "retry")
 }
 
-// nextWork returns the provider-clock time of the next poll, scheduled
-// settlement or retry.
-func (p *Provider) nextWork() (time.Time, bool) {
-	s := p.settler
+func (s *settler) runOnce(ctx context.Context) {
+	now := s.clock.Now()
+	if !s.started {
+		s.started = true
+		s.nextPoll = now.Add(s.policy.pollInterval)
+		if s.policy.schedule != nil {
+			s.nextSchedule = s.policy.schedule.Next(now)
+		}
+		s.resume(ctx)
+	}
+	s.logSettled(s.settleAll(ctx, nil, "trigger"))
+	if !now.Before(s.nextPoll) {
+		if s.following() {
+			s.settleRevokedPending(ctx)
+		} else {
+			s.poll(ctx)
+		}
+		s.nextPoll = now.Add(s.policy.pollInterval)
+	}
+	if s.policy.schedule != nil && !now.Before(s.nextSchedule) {
+		s.logSettled(s.settleAll(ctx, s.warrants(), "schedule"))
+		s.nextSchedule = s.policy.schedule.Next(now)
+	}
+	s.logSettled(s.settleAll(ctx, s.dueRetries(now), "retry"))
+}
+
+// nextWork returns the clock time of the next poll, scheduled settlement
+// or retry.
+func (s *settler) nextWork() (time.Time, bool) {
 	at := s.nextPoll
-	if p.cfg.Schedule != nil && s.nextSchedule.Before(at) {
+	if s.policy.schedule != nil && s.nextSchedule.Before(at) {
 		at = s.nextSchedule
 	}
-	if r, ok := p.earliestRetry(); ok && r.Before(at) {
+	if r, ok := s.earliestRetry(); ok && r.Before(at) {
 		at = r
 	}
 	return at, s.started
@@ -168,7 +192,7 @@ func (p *Provider) nextWork() (time.Time, bool) {
 // settlement that landed since the trigger may have covered it, and a
 // warrant closed before its newest payment was settled has its loss
 // recorded.
-func (p *Provider) stillDue(w *warrant) bool {
+func (s *settler) stillDue(w *warrant) bool {
 	st := w.state()
 	if st.closedUnsettled() {
 		return true
@@ -178,64 +202,58 @@ func (p *Provider) stillDue(w *warrant) bool {
 	}
 	u := st.unsettled()
 	return st.info.Revoked() ||
-		(p.cfg.Threshold > 0 && u >= p.cfg.Threshold) ||
-		(p.cfg.ExposureCap > 0 && 2*u >= p.cfg.ExposureCap)
-}
-
-func (p *Provider) earliestRetry() (time.Time, bool) {
-	var at time.Time
-	for _, w := range p.snapshotWarrants() {
-		w.mu.Lock()
-		next := w.retry.next
-		w.mu.Unlock()
-		if !next.IsZero() && (at.IsZero() || next.Before(at)) {
-			at = next
-		}
-	}
-	return at, !at.IsZero()
+		(s.policy.threshold > 0 && u >= s.policy.threshold) ||
+		(s.policy.exposureCap > 0 && 2*u >= s.policy.exposureCap)
 }
 
 // resume finishes what an earlier run left, in batches as a schedule does:
 // a settlement recorded as Submitted is reconciled (and completed), and a
-// warrant that is due (threshold, exposure, revoked) is settled. Other pending payments wait for
-// their trigger or the schedule as they would have.
-func (p *Provider) resume(ctx context.Context) {
+// warrant that is due (threshold, exposure, revoked) is settled. Other
+// pending payments wait for their trigger or the schedule as they would
+// have. It reads every warrant: the store holds no chain state.
+func (s *settler) resume(ctx context.Context) {
 	var due []*warrant
-	for _, w := range p.snapshotWarrants() {
-		if err := p.reread(ctx, w); err != nil {
-			p.cfg.Log.Warn("resume: read warrant", "payer", w.payer.String(), "err", err)
+	for _, w := range s.warrants() {
+		if err := s.read(ctx, w); err != nil {
+			s.log.Warn("resume: read warrant", "payer", w.payer.String(), "err", err)
 		}
-		last, ok, err := p.cfg.Store.LastSettlement(ctx, w.id)
+		last, ok, err := s.store.LastSettlement(ctx, w.id)
 		if err != nil {
-			p.cfg.Log.Warn("resume: read last settlement", "payer", w.payer.String(), "err", err)
+			s.log.Warn("resume: read last settlement", "payer", w.payer.String(), "err", err)
 			continue
 		}
-		if (ok && last.State == store.Submitted) || p.stillDue(w) {
+		if ok && last.State == store.Submitted {
+			s.markUnfinished(w, last.Attempt)
+			due = append(due, w)
+		} else if s.stillDue(w) {
 			due = append(due, w)
 		}
 	}
-	p.logSettled(p.settleAll(ctx, due), "resume")
+	s.logSettled(s.settleAll(ctx, due, "resume"))
 }
 
 // poll re-reads warrants that have unsettled payments; the revoked ones
 // are settled at once.
-func (p *Provider) poll(ctx context.Context) {
+func (s *settler) poll(ctx context.Context) {
 	var revoked []*warrant
-	for _, w := range p.withReceipts() {
+	for _, w := range s.warrants() {
+		if st := w.state(); !st.pendingOrdinal() && !st.closedUnsettled() && !w.neverRead() {
+			continue // nothing unsettled: a revocation costs nothing
+		}
 		wasRevoked := w.state().info.Revoked()
-		if err := p.reread(ctx, w); err != nil {
-			p.cfg.Log.Warn("poll warrant", "payer", w.payer.String(), "err", err)
+		if err := s.read(ctx, w); err != nil {
+			s.log.Warn("poll warrant", "payer", w.payer.String(), "err", err)
 			continue
 		}
 		st := w.state()
 		if (st.pendingOrdinal() || st.closedUnsettled()) && st.info.Revoked() {
 			if wasRevoked {
-				p.cfg.Log.Info("poll: revoked warrant still pending", "payer", w.payer.String())
+				s.log.Info("poll: revoked warrant still pending", "payer", w.payer.String())
 			}
 			revoked = append(revoked, w)
 		}
 	}
-	p.logSettled(p.settleAll(ctx, revoked), "revoked")
+	s.logSettled(s.settleAll(ctx, revoked, "revoked"))
 }
 
 // settleRevokedPending settles the revoked warrants that have payments
@@ -243,265 +261,61 @@ func (p *Provider) poll(ctx context.Context) {
 // without reading the chain: payments accepted after the revocation's event
 // triggered nothing, since nothing was pending then. A poll would settle
 // them, at the same pace; the events made the read unnecessary.
-func (p *Provider) settleRevokedPending(ctx context.Context) {
+func (s *settler) settleRevokedPending(ctx context.Context) {
 	var revoked []*warrant
-	for _, w := range p.withReceipts() {
+	for _, w := range s.warrants() {
 		if st := w.state(); st.pendingOrdinal() && st.info.Revoked() {
 			revoked = append(revoked, w)
 		}
 	}
-	p.logSettled(p.settleAll(ctx, revoked), "revoked, paid since")
+	s.logSettled(s.settleAll(ctx, revoked, "revoked, paid since"))
 }
 
-// logSettlement logs the outcome of settling w: s recorded, or err.
-func (p *Provider) logSettlement(w *warrant, why string, s *store.Settlement, err error) {
-	switch {
-	case err != nil:
-		p.cfg.Log.Warn("settle", "payer", w.payer.String(), "why", why, "err", err)
-	case s != nil:
-		p.cfg.Log.Info("settle", "payer", w.payer.String(), "why", why, "state", stateName(s.State),
-			"epoch", s.Epoch, "ordinal", s.Ordinal, "total", s.Total, "paid", s.Paid, "attempt", s.Attempt, "error", s.Error)
+// logSettled logs each result of settleAll.
+func (s *settler) logSettled(rs []settled) {
+	for _, r := range rs {
+		switch {
+		case r.err != nil:
+			s.log.Warn("settle", "payer", r.w.payer.String(), "why", r.why, "err", r.err)
+		case r.s != nil:
+			s.log.Info("settle", "payer", r.w.payer.String(), "why", r.why, "state", stateName(r.s.State),
+				"epoch", r.s.Epoch, "ordinal", r.s.Ordinal, "total", r.s.Total, "paid", r.s.Paid, "attempt", r.s.Attempt, "error", r.s.Error)
+		}
 	}
 }
 
 // SettleNow settles the warrant of payer (nil: every warrant, in batches
-// as a schedule does) at once and returns the settlements it made; warrants
-// with nothing to settle are left out.
+// as a schedule does, and whatever is triggered meanwhile) at once and
+// returns the settlements it made; warrants with nothing to settle are left
+// out. Settling one warrant costs that warrant alone; it waits while the
+// warrant is in a request in flight.
 func (p *Provider) SettleNow(ctx context.Context, payer *store.WarrantID) ([]store.Settlement, error) {
+	s := p.settler
+	var rs []settled
 	if payer == nil {
-		return p.settleNowAll(ctx)
-	}
-	p.mu.Lock()
-	w := p.warrants[*payer]
-	p.mu.Unlock()
-	if w == nil || !w.state().has {
-		return nil, nil
-	}
-	s, err := p.settle(ctx, w)
-	if err != nil {
-		err = fmt.Errorf("warrant of %s: %w", w.payer, err)
-	}
-	if s == nil {
-		return nil, err
-	}
-	return []store.Settlement{*s}, err
-}
-
-// settle settles w's newest payment if the chain has not settled it yet,
-// with a settle request of its own. It records the attempt durably before
-// sending it, reconciles an unknown outcome by reading the warrant, and
-// schedules a retry when that does not show the payment settled. It returns
-// the settlement recorded, or nil when there was nothing to do.
-func (p *Provider) settle(ctx context.Context, w *warrant) (*store.Settlement, error) {
-	w.settleMu.Lock()
-	defer w.settleMu.Unlock()
-	a, done, err := p.prepare(ctx, w)
-	if a == nil {
-		return done, err
-	}
-	return p.send(ctx, a)
-}
-
-// send posts a's payment alone in a settle request and records the outcome.
-// The caller holds a.w.settleMu.
-func (p *Provider) send(ctx context.Context, a *attempt) (*store.Settlement, error) {
-	start := p.cfg.Clock.Now()
-	receipt, err := chain.Settle(ctx, p.cfg.Chain, p.cfg.Key, a.w.payer, a.rec.Payment)
-	r := sent{elapsed: p.cfg.Clock.Since(start), err: err}
-	if receipt != nil {
-		r.requestID = receipt.RequestID.String()
-	}
-	switch {
-	case err == nil:
-		r.paid = receipt.Paid()
-	case chain.IsRejected(err):
-		r.refused, r.err = err.Error(), nil
-	}
-	return p.finish(ctx, a, r)
-}
-
-// attempt is a settlement about to be sent: its record, saved as Submitted,
-// and the warrant's payment and state it was decided on.
-type attempt struct {
-	w    *warrant
-	rec  store.Receipt
-	info chain.WarrantInfo
-	s    store.Settlement
-}
-
-// sent is what became of an attempt's request: refused (the chain said no:
-// definite, nothing moved), an unknown outcome (err), or landed, paying paid.
-type sent struct {
-	requestID string
-	elapsed   time.Duration
-	paid      uint64
-	refused   string
-	err       error
-}
-
-// prepare reads w and, when its newest payment is still to be settled,
-// records the attempt as Submitted and returns it. Otherwise it returns what
-// it recorded instead (a settlement an earlier run left is reconciled, a
-// missed deadline or closed epoch recorded as a loss), or nil when there was
-// nothing to do. The caller holds w.settleMu.
-func (p *Provider) prepare(ctx context.Context, w *warrant) (*attempt, *store.Settlement, error) {
-	before := w.state().info
-	if err := p.reread(ctx, w); err != nil {
-		p.scheduleRetry(ctx, w, before)
-		return nil, nil, fmt.Errorf("read warrant: %w", err)
-	}
-	st := w.state()
-	if !st.pendingOrdinal() {
-		s, err := p.closeOut(ctx, w, st, before)
-		return nil, s, err
-	}
-	rec, info := st.newest, st.info
-	if info.Revoked() {
-		now, err := p.cfg.Chain.Now(ctx)
-		if err != nil {
-			return nil, nil, fmt.Errorf("read chain time: %w", err)
+		rs = s.settleAll(ctx, s.warrants(), "now")
+	} else {
+		p.mu.Lock()
+		w := p.warrants[*payer]
+		p.mu.Unlock()
+		if w == nil || !w.state().has {
+			return nil, nil
 		}
-		if uint64(now.Unix()) >= info.Deadline {
-			s, err := p.missed(ctx, w, rec, info.Paid, "the revoke deadline passed before settlement")
-			return nil, s, err
+		s.claimWait(w)
+		rs = s.settleBatch(ctx, []*warrant{w}, "now")
+		s.release([]*warrant{w})
+	}
+	var out []store.Settlement
+	var errs []error
+	for _, r := range rs {
+		if r.s != nil {
+			out = append(out, *r.s)
+		}
+		if r.err != nil {
+			errs = append(errs, fmt.Errorf("warrant of %s: %w", r.w.payer, r.err))
 		}
 	}
-	s := store.Settlement{
-		Warrant: w.id, Epoch: rec.Payment.Epoch, Ordinal: rec.Payment.Ordinal, Total: rec.Payment.Total,
-		State: store.Submitted, Attempt: w.attempts() + 1, UpdatedAt: p.cfg.Clock.Now().UTC(),
-	}
-	if err := p.cfg.Store.SaveSettlement(ctx, s); err != nil {
-		return nil, nil, fmt.Errorf("record settlement: %w", err)
-	}
-	return &attempt{w: w, rec: rec, info: info, s: s}, nil, nil
-}
-
-// finish records what became of a's request: landed with what it paid,
-// refused, or, with an unknown outcome, what a read of the warrant shows (a
-// retry is scheduled when it does not show the payment settled). The caller
-// holds a.w.settleMu.
-func (p *Provider) finish(ctx context.Context, a *attempt, r sent) (*store.Settlement, error) {
-	w, s := a.w, a.s
-	s.RequestID = r.requestID
-	outcome := OutcomeLanded
-	switch {
-	case r.refused != "":
-		outcome = OutcomeRejected
-		s.State, s.Error = store.Failed, r.refused
-	case r.err == nil:
-		s.State, s.Paid = store.Landed, r.paid
-	default:
-		// The request may have landed: the warrant on chain tells.
-		info2, rerr := p.cfg.Chain.WarrantInfo(ctx, w.payer, p.agent)
-		landed := rerr == nil && info2.Epoch == a.rec.Payment.Epoch && info2.LastOrdinal >= a.rec.Payment.Ordinal
-		if landed {
-			s.State, s.Paid = store.Landed, info2.Paid-a.info.Paid
-		} else {
-			outcome = OutcomeUnknown
-			s.Error = r.err.Error()
-			p.scheduleRetry(ctx, w, a.info)
-		}
-	}
-	if s.State != store.Submitted {
-		w.mu.Lock()
-		w.retry = retryState{}
-		w.mu.Unlock()
-		if outcome == OutcomeLanded {
-			_ = p.reread(ctx, w) // best effort: the next read or event catches up
-		}
-	}
-	s.UpdatedAt = p.cfg.Clock.Now().UTC()
-	if serr := p.cfg.Store.SaveSettlement(ctx, s); serr != nil {
-		return &s, fmt.Errorf("record settlement outcome: %w", serr)
-	}
-	if m := p.cfg.Metrics; m != nil {
-		m.observeSettle(outcome, r.elapsed, s.Paid)
-	}
-	if outcome == OutcomeUnknown {
-		return &s, fmt.Errorf("settle ordinal %d: %w", a.rec.Payment.Ordinal, r.err)
-	}
-	return &s, nil
-}
-
-// closeOut handles a warrant with nothing to send, as st (read just now)
-// shows it: it marks a settlement an earlier run left Submitted as landed
-// when the chain shows it, and records a loss when the warrant's epoch
-// ended before its newest payment was settled.
-func (p *Provider) closeOut(ctx context.Context, w *warrant, st warrantState, before chain.WarrantInfo) (*store.Settlement, error) {
-	last, ok, err := p.cfg.Store.LastSettlement(ctx, w.id)
-	if err != nil {
-		return nil, fmt.Errorf("read last settlement: %w", err)
-	}
-	if ok && last.State == store.Submitted && last.Epoch == st.info.Epoch && st.info.LastOrdinal >= last.Ordinal {
-		last.State, last.UpdatedAt = store.Landed, p.cfg.Clock.Now().UTC()
-		if err := p.cfg.Store.SaveSettlement(ctx, last); err != nil {
-			return nil, fmt.Errorf("record settlement outcome: %w", err)
-		}
-		return &last, nil
-	}
-	newest := st.newest.Payment
-	if st.closedUnsettled() && !(ok && last.Epoch == newest.Epoch && last.Ordinal >= newest.Ordinal && last.State != store.Submitted) {
-		s := store.Settlement{
-			Warrant: w.id, Epoch: newest.Epoch, Ordinal: newest.Ordinal, Total: newest.Total,
-			State: store.Failed, UpdatedAt: p.cfg.Clock.Now().UTC(),
-			Error: fmt.Sprintf("missed: epoch %d closed before ordinal %d was settled", newest.Epoch, newest.Ordinal),
-		}
-		if err := p.cfg.Store.SaveSettlement(ctx, s); err != nil {
-			return nil, fmt.Errorf("record missed settlement: %w", err)
-		}
-		if m := p.cfg.Metrics; m != nil {
-			m.observeSettle(OutcomeMissed, 0, 0)
-			if before.Epoch == newest.Epoch && newest.Total > before.Paid {
-				m.lost.Add(float64(newest.Total - before.Paid))
-			}
-		}
-		return &s, nil
-	}
-	return nil, nil
-}
-
-func (p *Provider) missed(ctx context.Context, w *warrant, rec store.Receipt, paid uint64, why string) (*store.Settlement, error) {
-	s := store.Settlement{
-		Warrant: w.id, Epoch: rec.Payment.Epoch, Ordinal: rec.Payment.Ordinal, Total: rec.Payment.Total,
-		State: store.Failed, UpdatedAt: p.cfg.Clock.Now().UTC(), Error: "missed: " + why,
-	}
-	if err := p.cfg.Store.SaveSettlement(ctx, s); err != nil {
-		return nil, fmt.Errorf("record missed settlement: %w", err)
-	}
-	if m := p.cfg.Metrics; m != nil {
-		m.observeSettle(OutcomeMissed, 0, 0)
-		m.lost.Add(float64(rec.Payment.Total - paid))
-	}
-	return &s, nil
-}
-
-func (w *warrant) attempts() int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.retry.attempt
-}
-
-// scheduleRetry plans the next attempt with exponential backoff from
-// RetryMin to RetryMax; for a revoked warrant never later than half the
-// time left before deadline - Margin, as seen at the last read. Chain time
-// is read before w.mu is taken.
-func (p *Provider) scheduleRetry(ctx context.Context, w *warrant, info chain.WarrantInfo) {
-	var left time.Duration
-	bounded := false
-	if info.Revoked() {
-		if now, err := p.cfg.Chain.Now(ctx); err == nil {
-			left, bounded = time.Unix(int64(info.Deadline), 0).Add(-p.cfg.Margin).Sub(now), true
-		}
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.retry.attempt++
-	d := p.cfg.RetryMin << min(w.retry.attempt-1, 20)
-	d = min(d, p.cfg.RetryMax)
-	if bounded {
-		d = max(min(d, left/2), p.cfg.RetryMin)
-	}
-	w.retry.next = p.cfg.Clock.Now().Add(d)
+	return out, errors.Join(errs...)
 }
 
 func stateName(s store.SettlementState) string {
