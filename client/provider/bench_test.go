@@ -12,8 +12,10 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"runtime"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -39,9 +41,13 @@ const benchConsumers = 64
 // BenchmarkIntake measures the provider accepting payments into the
 // durable (pebble, fsync) store, 64 consumers paying at once, each on its
 // own warrant: in-process (Accept), over HTTP on loopback (POST /pay, one
-// payment per request on 64 connections). Payments are signed and request
-// bodies encoded before the timer starts: this is the provider's cost, with
-// the HTTP client on the same cores.
+// payment per request on 64 connections), and over HTTP in batches of 16
+// (a PayBatch of 16 consumers' payments per request on 4 connections: the
+// same 64 payments in flight; MICROPAY_BENCH_BATCH_CONNS=64 runs it on 64
+// connections of 16 consumers each, 1,024 warrants, whose set-up on the
+// embedded chain takes about a minute). Payments are signed and request bodies
+// encoded before the timer starts: this is the provider's cost, with the
+// HTTP client on the same cores.
 //
 // Each row also measures, in the same run, the ceiling and the floor it is
 // judged against: crypto/ed25519's verification rate on every core
@@ -49,31 +55,40 @@ const benchConsumers = 64
 // bare synced pebble write by 64 writers at once (pebble-p99-µs;
 // p99/pebble-p99 is the intake p99 over it). Latencies are per request.
 func BenchmarkIntake(b *testing.B) {
-	rig := newIntakeRig(b, benchConsumers)
+	conns := envInt(b, "MICROPAY_BENCH_BATCH_CONNS", 4)
+	rig := newIntakeRig(b, max(benchConsumers, 16*conns))
 	defer rig.close()
 	rows := []struct {
-		name string
-		pay  func(r *intakeRow) payFunc
+		name       string
+		pay        func(r *intakeRow) payFunc
+		consumers  int
+		perRequest int
 	}{
-		{"inprocess/consumers-64", (*intakeRow).acceptPay},
-		{"http/consumers-64", (*intakeRow).httpPay},
+		{"inprocess/consumers-64", (*intakeRow).acceptPay, benchConsumers, 1},
+		{"http/consumers-64", (*intakeRow).httpPay, benchConsumers, 1},
+		{fmt.Sprintf("http/batch-16/consumers-%d", 16*conns), (*intakeRow).batchPay, 16 * conns, 16},
 	}
 	for _, row := range rows {
-		r := rig.row(b)
+		r := rig.row(b, row.consumers, row.perRequest)
 		b.Run(row.name, func(b *testing.B) { r.run(b, row.pay(r)) })
 		r.close()
 	}
 }
 
-// payFunc sends the payments pays (one request) and returns when the
-// provider has answered.
-type payFunc func(pays []benchPayment) error
+// payFunc sends one request and returns when the provider has answered.
+type payFunc func(req benchRequest) error
 
 // benchPayment is one signed payment of a bench payer.
 type benchPayment struct {
 	payer *benchPayer
 	pay   payment.Payment
-	body  []byte // the single-payment POST /pay body, for HTTP rows
+}
+
+// benchRequest is what one request carries: payments of distinct payers,
+// and its POST /pay body.
+type benchRequest struct {
+	pays []benchPayment
+	body []byte
 }
 
 type benchPayer struct {
@@ -134,15 +149,19 @@ func (r *intakeRig) close() { r.e.Close() }
 // and the bare pebble database the floor is measured on.
 type intakeRow struct {
 	rig    *intakeRig
+	payers []*benchPayer // the rig's payers this row pays for
 	p      *provider.Provider
 	st     store.Store
 	bare   *pebble.DB
 	srv    *httptest.Server
 	client *http.Client
 	warm   bool
+	// perRequest is how many payments, of as many payers, a request
+	// carries; the payers are split among len(payers)/perRequest senders.
+	perRequest int
 }
 
-func (r *intakeRig) row(b *testing.B) *intakeRow {
+func (r *intakeRig) row(b *testing.B, consumers, perRequest int) *intakeRow {
 	st, err := store.Open(b.TempDir())
 	if err != nil {
 		b.Fatal(err)
@@ -163,8 +182,8 @@ func (r *intakeRig) row(b *testing.B) *intakeRow {
 		b.Fatal(err)
 	}
 	return &intakeRow{
-		rig: r, p: p, st: st, bare: bare, srv: httptest.NewServer(pay),
-		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: benchConsumers}},
+		rig: r, payers: r.payers[:consumers], p: p, st: st, bare: bare, srv: httptest.NewServer(pay), perRequest: perRequest,
+		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: consumers}},
 	}
 }
 
@@ -176,8 +195,8 @@ func (r *intakeRow) close() {
 }
 
 func (r *intakeRow) acceptPay() payFunc {
-	return func(pays []benchPayment) error {
-		for _, bp := range pays {
+	return func(req benchRequest) error {
+		for _, bp := range req.pays {
 			if _, err := r.p.Accept(r.rig.ctx, provider.Payment{Payer: bp.payer.agent, Payment: bp.pay, Price: 10}); err != nil {
 				return err
 			}
@@ -186,52 +205,73 @@ func (r *intakeRow) acceptPay() payFunc {
 	}
 }
 
-// httpPay posts each payment in its own request.
+// httpPay posts a payment in its own request.
 func (r *intakeRow) httpPay() payFunc {
-	return func(pays []benchPayment) error {
-		for _, bp := range pays {
-			if err := r.post(bp.body); err != nil {
-				return err
-			}
+	return func(req benchRequest) error {
+		_, err := r.post(req.body)
+		return err
+	}
+}
+
+// batchPay posts a PayBatch and checks that every payment was accepted.
+func (r *intakeRow) batchPay() payFunc {
+	return func(req benchRequest) error {
+		answer, err := r.post(req.body)
+		if err != nil {
+			return err
+		}
+		if n := bytes.Count(answer, []byte(`"accepted":true`)); n != len(req.pays) {
+			return fmt.Errorf("%d of %d payments accepted: %s", n, len(req.pays), answer)
 		}
 		return nil
 	}
 }
 
-// post sends body to POST /pay and drains the answer.
-func (r *intakeRow) post(body []byte) error {
+// post sends body to POST /pay and returns the answer.
+func (r *intakeRow) post(body []byte) ([]byte, error) {
 	req, err := http.NewRequest(http.MethodPost, r.srv.URL, bytes.NewReader(body))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+benchToken)
 	resp, err := r.client.Do(req)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	answer, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("status %d: %s", resp.StatusCode, answer)
+		return nil, fmt.Errorf("status %d: %s", resp.StatusCode, answer)
 	}
-	return nil
+	return answer, nil
 }
 
-func payBody(bp benchPayment) []byte {
-	body, _ := json.Marshal(provider.PayRequest{Payer: bp.payer.name, Payment: hex.EncodeToString(bp.pay.Bytes())})
-	return body
+// request makes the request carrying pays: a PayRequest body for one
+// payment on a row of single payments, a PayBatch otherwise.
+func (r *intakeRow) request(pays []benchPayment) benchRequest {
+	items := make([]provider.PayRequest, len(pays))
+	for i, bp := range pays {
+		items[i] = provider.PayRequest{Payer: bp.payer.name, Payment: hex.EncodeToString(bp.pay.Bytes())}
+	}
+	var body []byte
+	if r.perRequest == 1 {
+		body, _ = json.Marshal(items[0])
+	} else {
+		body, _ = json.Marshal(provider.PayBatch{Payments: items})
+	}
+	return benchRequest{pays: pays, body: body}
 }
 
-// run measures one row: each consumer sends its share of b.N payments
-// with pay, one request after another.
+// run measures one row: each sender sends its share of b.N payments with
+// pay, one request after another.
 func (r *intakeRow) run(b *testing.B, pay payFunc) {
 	b.StopTimer()
 	if !r.warm { // the provider's first payment of a warrant reads the chain
-		for _, bp := range r.rig.payers {
-			if err := pay(withBodies(bp.sign(1))); err != nil {
+		for _, bp := range r.payers {
+			if err := pay(r.request(bp.sign(1))); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -266,32 +306,53 @@ func (r *intakeRow) run(b *testing.B, pay payFunc) {
 	elapsed := time.Since(start)
 	b.StopTimer()
 	reportIntake(b, b.N, elapsed, slices.Concat(latencies...), stdlib, floor)
+	b.ReportMetric(float64(r.perRequest), "payments/request")
 }
 
-// signShares signs b.N payments, spread over the payers, and groups them
-// into each consumer's requests of one payment.
-func (r *intakeRow) signShares(n int) [][][]benchPayment {
-	payers := r.rig.payers
-	work := make([][][]benchPayment, len(payers))
+// signShares signs n payments, spread over the payers, and groups them
+// into each sender's requests: a sender pays for perRequest payers, each
+// request carrying the next payment of each of them that has one left.
+func (r *intakeRow) signShares(n int) [][]benchRequest {
+	payers := r.payers
+	pays := make([][]benchPayment, len(payers))
 	parallel(len(payers), func(i int) {
 		share := n / len(payers)
 		if i < n%len(payers) {
 			share++
 		}
-		pays := withBodies(payers[i].sign(share))
-		for j := range pays {
-			work[i] = append(work[i], pays[j:j+1])
+		pays[i] = payers[i].sign(share)
+	})
+	work := make([][]benchRequest, len(payers)/r.perRequest)
+	parallel(len(work), func(s int) {
+		mine := pays[s*r.perRequest : (s+1)*r.perRequest]
+		for k := 0; ; k++ {
+			var req []benchPayment
+			for _, ps := range mine {
+				if k < len(ps) {
+					req = append(req, ps[k])
+				}
+			}
+			if len(req) == 0 {
+				return
+			}
+			work[s] = append(work[s], r.request(req))
 		}
 	})
 	return work
 }
 
-// withBodies fills in the POST /pay body of each payment.
-func withBodies(pays []benchPayment) []benchPayment {
-	for i := range pays {
-		pays[i].body = payBody(pays[i])
+// envInt reads a positive size from the environment variable name, def
+// when it is not set.
+func envInt(b *testing.B, name string, def int) int {
+	s := os.Getenv(name)
+	if s == "" {
+		return def
 	}
-	return pays
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 {
+		b.Fatalf("%s=%q: want a positive number", name, s)
+	}
+	return n
 }
 
 // parallel runs fn(0..n-1) on every core.

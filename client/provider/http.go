@@ -341,12 +341,17 @@ type PayConfig struct {
 	Token string
 }
 
-// maxPayBody bounds a PayRequest body.
+// maxPayBody bounds a PayRequest body, and each payment of a PayBatch.
 const maxPayBody = 4 << 10
 
 // PayHandler returns the endpoint of trusted meters: payments POSTed as JSON
 // PayRequest with the meter credential, each buying one piece at the
-// configured price (less the warrant's credit). A meter that did not get
+// configured price (less the warrant's credit). A meter that batches posts
+// up to MaxPayBatch payments in one PayBatch and gets a PayBatchResponse:
+// 200 with each payment's own result (accepted with its receipt, or
+// refused with the reason a single POST would get), each accepted one
+// stored before the answer; a batch over MaxPayBatch is refused whole
+// (413), as is a malformed one (400). A meter that did not get
 // the answer posts the same payment and resource again: it is answered
 // as a replay (receipt outcome "replayed", price 0), not charged again.
 // The piece counts as served once the answer is written; a provider that
@@ -375,11 +380,16 @@ func (p *Provider) PayHandler(cfg PayConfig) (http.Handler, error) {
 			httpError(w, http.StatusUnauthorized, "unauthorized", errors.New("POST /pay is for the provider's meters: send Authorization: Bearer <meter token>"))
 			return
 		}
-		req, status, err := decodePayRequest(w, r, cfg.Price)
+		reqs, batch, status, err := decodePayBody(w, r)
 		if err != nil {
 			httpError(w, status, ReasonMalformed, err)
 			return
 		}
+		if batch {
+			p.payBatch(w, r, reqs, cfg.Price)
+			return
+		}
+		req := reqs[0]
 		in, err := p.payRequest(req, cfg.Price)
 		if err != nil {
 			httpError(w, http.StatusBadRequest, ReasonMalformed, err)
@@ -415,28 +425,13 @@ func bearerMatches(r *http.Request, want [sha256.Size]byte) bool {
 	return subtle.ConstantTimeCompare(got[:], want[:]) == 1
 }
 
-// decodePayRequest reads a PayRequest body and checks its price against
-// the configured price; on failure it returns the HTTP status to answer.
-func decodePayRequest(w http.ResponseWriter, r *http.Request, price uint64) (PayRequest, int, error) {
-	var req PayRequest
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxPayBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return req, http.StatusRequestEntityTooLarge, fmt.Errorf("body is over %d bytes", tooBig.Limit)
-		}
-		return req, http.StatusBadRequest, fmt.Errorf("body: %w", err)
-	}
-	if req.Price != nil && uint64(*req.Price) != price {
-		return req, http.StatusBadRequest, fmt.Errorf("price %d differs from this provider's configured price of %d a piece: the provider sets the price", uint64(*req.Price), price)
-	}
-	return req, 0, nil
-}
-
 // payRequest decodes req's payer and payment into a Payment priced at
-// price; a payer named as before is not parsed again (payerNamed).
+// price, refusing a request that expects another price; a payer named as
+// before is not parsed again (payerNamed).
 func (p *Provider) payRequest(req PayRequest, price uint64) (Payment, error) {
+	if req.Price != nil && uint64(*req.Price) != price {
+		return Payment{}, fmt.Errorf("price %d differs from this provider's configured price of %d a piece: the provider sets the price", uint64(*req.Price), price)
+	}
 	payer, w, err := p.payerNamed(req.Payer)
 	if err != nil {
 		return Payment{}, fmt.Errorf("payer %q: %w", req.Payer, err)

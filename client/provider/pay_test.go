@@ -11,12 +11,26 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/iotaledger/wasp/packages/cryptolib"
+	"github.com/iotaledger/wasp/packages/isc"
+	"github.com/micropay/micropay/client/chain"
 	"github.com/micropay/micropay/client/provider"
+	"github.com/micropay/micropay/client/store"
+	"github.com/micropay/micropay/contract/payment"
 )
 
 // postPayRaw POSTs body to /pay with the Authorization header auth (none
 // if empty) and returns the status, the decoded answer and the headers.
 func postPayRaw(t *testing.T, base, auth string, body io.Reader) (int, map[string]any, http.Header) {
+	t.Helper()
+	status, answer, header := postPayBytes(t, base, auth, body)
+	var out map[string]any
+	require.NoError(t, json.Unmarshal(answer, &out), "%s", answer)
+	return status, out, header
+}
+
+// postPayBytes is postPayRaw with the answer as sent.
+func postPayBytes(t *testing.T, base, auth string, body io.Reader) (int, []byte, http.Header) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, base+"/pay", body)
 	require.NoError(t, err)
@@ -26,9 +40,9 @@ func postPayRaw(t *testing.T, base, auth string, body io.Reader) (int, map[strin
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
-	var out map[string]any
-	require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
-	return resp.StatusCode, out, resp.Header
+	answer, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, answer, resp.Header
 }
 
 func (h *harness) payBody(pay string, extra map[string]any) io.Reader {
@@ -129,4 +143,113 @@ func TestAcceptRefusesZeroPrice(t *testing.T) {
 	_, stored := h.newest()
 	require.False(t, stored)
 	require.Zero(t, provider.WarrantStates(h.p))
+}
+
+// secondPayer opens a warrant of a new payer for h's provider and returns
+// a signer of its payments.
+func (h *harness) secondPayer() (isc.AgentID, func(ordinal, total uint64) payment.Payment) {
+	key := cryptolib.NewKeyPair()
+	agent := chain.AgentOf(key)
+	require.NoError(h.t, h.chain.Fund(h.ctx, agent, 50_000_000))
+	_, err := chain.AddWarrant(h.ctx, h.chain, key, chain.AddWarrantRequest{Provider: h.prov, Amount: warrantFunds, RegisterKey: true})
+	require.NoError(h.t, err)
+	w := chain.PaymentWarrant(h.chain, agent, h.prov)
+	return agent, func(ordinal, total uint64) payment.Payment {
+		return payment.Sign(key.GetPrivateKey().AsStdKey(), w, 1, ordinal, total)
+	}
+}
+
+// postBatch POSTs items as a PayBatch and returns the status and answer.
+func postBatch(t *testing.T, base string, items []map[string]any) (int, []byte) {
+	t.Helper()
+	b, err := json.Marshal(map[string]any{"payments": items})
+	require.NoError(t, err)
+	status, answer, _ := postPayBytes(t, base, "Bearer "+meterToken, bytes.NewReader(b))
+	return status, answer
+}
+
+// storedOrdinals lists the ordinals the store holds for payer's warrant.
+func (h *harness) storedOrdinals(payer isc.AgentID) []uint64 {
+	w := h.p.WarrantID(payer)
+	var out []uint64
+	require.NoError(h.t, h.store.Receipts(h.ctx, store.ReceiptFilter{Warrant: &w}, func(r store.Receipt) error {
+		out = append(out, r.Payment.Ordinal)
+		return nil
+	}))
+	return out
+}
+
+// TestPayBatchRefusesOnlyTheBadPayment: a batch of five payments, of two
+// payers, with one bad signature and one unreadable payer among them, gets
+// 200 with a result per payment in order: the good ones accepted with
+// their receipts and stored before the answer (then concluded served), the
+// bad ones refused each with its reason, stored nowhere.
+func TestPayBatchRefusesOnlyTheBadPayment(t *testing.T) {
+	h := newHarness(t)
+	srv := h.server()
+	other, signOther := h.secondPayer()
+	item := func(payer string, p payment.Payment) map[string]any {
+		return map[string]any{"payer": payer, "payment": hex.EncodeToString(p.Bytes()), "resource": "call"}
+	}
+	forged := h.next(piecePrice) // ordinal 1 with a broken signature
+	forged.Signature[0] ^= 1
+	items := []map[string]any{
+		item(h.payer.String(), forged),
+		item(h.payer.String(), h.next(piecePrice)), // ordinal 2
+		item("not-an-agent-id", h.next(piecePrice)),
+		item(other.String(), signOther(1, piecePrice)),
+		item(h.payer.String(), h.next(piecePrice)), // ordinal 4
+	}
+	status, answer := postBatch(t, srv.URL, items)
+	require.Equal(t, http.StatusOK, status, "%s", answer)
+	var got provider.PayBatchResponse
+	require.NoError(t, json.Unmarshal(answer, &got))
+	require.Len(t, got.Results, len(items))
+
+	require.False(t, got.Results[0].Accepted)
+	require.Equal(t, "bad_signature", got.Results[0].Reason, "%+v", got.Results[0])
+	require.NotEmpty(t, got.Results[0].Error)
+	require.False(t, got.Results[2].Accepted)
+	require.Equal(t, provider.ReasonMalformed, got.Results[2].Reason)
+	require.Contains(t, got.Results[2].Error, "not-an-agent-id")
+	for i, ordinal := range map[int]uint64{1: 2, 3: 1, 4: 4} {
+		res := got.Results[i]
+		require.True(t, res.Accepted, "payment %d: %+v", i, res)
+		require.NotNil(t, res.Receipt)
+		require.Equal(t, ordinal, res.Receipt.Ordinal, "payment %d", i)
+	}
+	require.EqualValues(t, 2*piecePrice, got.Results[1].Receipt.Price, "ordinal 2 pays for the forged ordinal 1's increment too")
+
+	require.Equal(t, []uint64{2, 4}, h.storedOrdinals(h.payer), "stored before the answer; the forged payment is not")
+	require.Equal(t, []uint64{1}, h.storedOrdinals(other))
+	waitFor(t, "the batch's pieces concluded served", func() bool {
+		r, _ := h.newest()
+		return r.Outcome == store.Served
+	})
+}
+
+// TestPayBatchOverTheBoundRefusedWhole: a batch of MaxPayBatch+1 payments
+// is refused whole with 413 and a clear error, storing none of them; a
+// body carrying both a payment and a batch is 400.
+func TestPayBatchOverTheBoundRefusedWhole(t *testing.T) {
+	h := newHarness(t)
+	srv := h.server()
+	items := make([]map[string]any, provider.MaxPayBatch+1)
+	for i := range items {
+		items[i] = map[string]any{"payer": h.payer.String(), "payment": hex.EncodeToString(h.next(piecePrice).Bytes())}
+	}
+	status, answer := postBatch(t, srv.URL, items)
+	require.Equal(t, http.StatusRequestEntityTooLarge, status, "%s", answer)
+	require.Contains(t, string(answer), "at most 64 payments")
+	require.Empty(t, h.storedOrdinals(h.payer))
+
+	status, answer = postBatch(t, srv.URL, items[:provider.MaxPayBatch])
+	require.Equal(t, http.StatusOK, status, "%s", answer)
+	require.Len(t, h.storedOrdinals(h.payer), provider.MaxPayBatch, "a batch at the bound is taken")
+
+	body, err := json.Marshal(map[string]any{"payer": h.payer.String(), "payments": items[:1]})
+	require.NoError(t, err)
+	status, out, _ := postPayRaw(t, srv.URL, "Bearer "+meterToken, bytes.NewReader(body))
+	require.Equal(t, http.StatusBadRequest, status)
+	require.Contains(t, out["error"], "not both")
 }
