@@ -46,6 +46,7 @@ serves the operator API and /metrics as for serve.`,
 	f.Duration("poll", 30*time.Second, "while the node's event feed is down: how often warrants with unsettled payments are checked for revocation")
 	f.String("exposure-cap", "0", "most a warrant may owe unsettled (0: up to its balance)")
 	f.Bool("accept-store-mismatch", false, "start although the store lacks payments the chain settled (recorded in the store; asked once per finding)")
+	addSettleFlags(f)
 	// The resource server's requirements set the price; serve's --price is
 	// parsed by the shared flag parser and unused here.
 	f.String("price", "1", "unused: the resource server's paymentRequirements set the price")

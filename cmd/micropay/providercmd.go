@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -18,10 +19,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/micropay/micropay/client/chain"
 	"github.com/micropay/micropay/client/provider"
 	"github.com/micropay/micropay/client/store"
+	"github.com/micropay/micropay/contract"
 )
 
 func (a *app) providerCommand() *cobra.Command {
@@ -66,14 +69,63 @@ and at once when a warrant is revoked, before its deadline minus --margin.`,
 	f.Duration("poll", 30*time.Second, "while the node's event feed is down: how often warrants with unsettled payments are checked for revocation")
 	f.String("exposure-cap", "0", "most a warrant may owe unsettled (0: up to its balance)")
 	f.Bool("accept-store-mismatch", false, "start although the store lacks payments the chain settled (recorded in the store; asked once per finding)")
+	addSettleFlags(f)
 	return cmd
 }
+
+// addSettleFlags adds the flags of how the settler sends what is due:
+// serve's and the facilitator's. A value out of bounds is refused as the
+// flags are parsed, before the node is contacted; parseSettleFlags checks
+// the values a config file gives.
+func addSettleFlags(f *pflag.FlagSet) {
+	f.Var(&boundedInt{v: provider.DefaultSettleBatch, lo: 1, hi: contract.MaxSettlementsPerRequest, unit: "warrants per request"}, "settle-batch", fmt.Sprintf(
+		"warrants per settleMany request when many are due (schedule, interval, settle); 1 to %d, the contract's limit", contract.MaxSettlementsPerRequest))
+	f.Var(&boundedInt{v: 1, lo: 1, hi: maxSettleInFlight, unit: "requests at once"}, "settle-in-flight", fmt.Sprintf(
+		"settle requests of a schedule in flight at once (the node takes them in nonce order); 1 to %d. Revoked warrants go out in requests of their own beside these", maxSettleInFlight))
+}
+
+// boundedInt is an int flag that refuses values outside lo..hi.
+type boundedInt struct {
+	v, lo, hi int
+	unit      string
+}
+
+func (b *boundedInt) String() string { return strconv.Itoa(b.v) }
+func (b *boundedInt) Type() string   { return "int" }
+func (b *boundedInt) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return fmt.Errorf("not a whole number")
+	}
+	if n < b.lo || n > b.hi {
+		return fmt.Errorf("%d to %d %s", b.lo, b.hi, b.unit)
+	}
+	b.v = n
+	return nil
+}
+
+// maxSettleInFlight bounds --settle-in-flight: more requests at once than
+// a block takes buy nothing and only hold the signer's nonces ahead.
+const maxSettleInFlight = 64
 
 // serveFlags are serve's flags, parsed.
 type serveFlags struct {
 	price, threshold, exposure uint64
 	schedule                   provider.Schedule
 	upstream                   *url.URL // nil: the built-in demo pieces
+	settleBatch                int      // warrants per settleMany request
+	settleInFlight             int      // bulk settle requests at once
+}
+
+// parseSettleFlags checks --settle-batch and --settle-in-flight.
+func parseSettleFlags(batch, inFlight int) (int, int, error) {
+	if batch < 1 || batch > contract.MaxSettlementsPerRequest {
+		return 0, 0, usageErrorf("--settle-batch %d: 1 to %d warrants per request", batch, contract.MaxSettlementsPerRequest)
+	}
+	if inFlight < 1 || inFlight > maxSettleInFlight {
+		return 0, 0, usageErrorf("--settle-in-flight %d: 1 to %d requests at once", inFlight, maxSettleInFlight)
+	}
+	return batch, inFlight, nil
 }
 
 func (a *app) parseServeFlags() (serveFlags, error) {
@@ -97,6 +149,9 @@ func (a *app) parseServeFlags() (serveFlags, error) {
 		}
 	case v.GetDuration("interval") != 0:
 		f.schedule = provider.Every(v.GetDuration("interval"))
+	}
+	if f.settleBatch, f.settleInFlight, err = parseSettleFlags(v.GetInt("settle-batch"), v.GetInt("settle-in-flight")); err != nil {
+		return f, err
 	}
 	if u := v.GetString("upstream"); u != "" {
 		if f.upstream, err = url.Parse(u); err != nil || f.upstream.Host == "" {
@@ -136,6 +191,7 @@ func (a *app) openProvider(ctx context.Context, f serveFlags) (*servingProvider,
 	feed, _ := c.(chain.Feed) // the node's websocket: revocations and new warrants arrive as their blocks are made
 	p, err := provider.New(ctx, provider.Config{
 		Chain: c, Feed: feed, Key: key, Store: st, Threshold: f.threshold, ExposureCap: f.exposure, Schedule: f.schedule,
+		SettleBatch: f.settleBatch, SettleInFlight: f.settleInFlight,
 		Margin: a.v.GetDuration("margin"), PollInterval: a.v.GetDuration("poll"),
 		Log: slog.New(slog.NewTextHandler(os.Stderr, nil)), Metrics: provider.NewMetrics(reg),
 		AcceptStoreMismatch: a.v.GetBool("accept-store-mismatch"),
