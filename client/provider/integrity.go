@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/iotaledger/wasp/packages/isc"
 	"github.com/micropay/micropay/client/chain"
 	"github.com/micropay/micropay/client/store"
@@ -55,25 +57,16 @@ func (e *StoreMismatchError) Unwrap() error { return ErrStoreMismatch }
 
 // checkStore compares the newest receipt of every warrant in sums with the
 // chain's last settled ordinal (one view call per warrant the store holds
-// for this provider). A finding that the store has acknowledged for the
+// for this provider, checkReads at once). A finding that the store has acknowledged for the
 // same chain position is passed; the others fail New with a
 // *StoreMismatchError, unless cfg.AcceptStoreMismatch is set: then each is
 // acknowledged in the store, and logged. Warrants the store does not hold
 // at all are not checked: the chain seam has no bounded way to list a
 // provider's warrants.
 func (p *Provider) checkStore(ctx context.Context, sums []store.WarrantSummary) error {
-	var findings []StoreFinding
-	for _, s := range sums {
-		if s.Warrant.Provider != string(p.agent.Bytes()) {
-			continue
-		}
-		f, found, err := p.checkWarrantStore(ctx, s)
-		if err != nil {
-			return fmt.Errorf("provider: cross-check the store with the chain: %w", err)
-		}
-		if found {
-			findings = append(findings, f)
-		}
+	findings, err := p.storeFindings(ctx, sums)
+	if err != nil {
+		return fmt.Errorf("provider: cross-check the store with the chain: %w", err)
 	}
 	if len(findings) == 0 {
 		return nil
@@ -91,6 +84,41 @@ func (p *Provider) checkStore(ctx context.Context, sums []store.WarrantSummary) 
 		p.cfg.Log.Warn("store mismatch acknowledged by the operator", "finding", f.String())
 	}
 	return nil
+}
+
+// checkReads is how many warrants the start-up cross-check reads from the
+// chain at once: on a node each read is a round trip, and 100,000 of them
+// one after another would take minutes.
+const checkReads = 16
+
+// storeFindings runs checkWarrantStore on every warrant of this provider
+// in sums, checkReads at once, and returns the findings in sums' order.
+func (p *Provider) storeFindings(ctx context.Context, sums []store.WarrantSummary) ([]StoreFinding, error) {
+	found := make([]*StoreFinding, len(sums))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(checkReads)
+	for i, s := range sums {
+		if s.Warrant.Provider != p.self {
+			continue
+		}
+		g.Go(func() error {
+			f, ok, err := p.checkWarrantStore(gctx, s)
+			if ok {
+				found[i] = &f
+			}
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	var findings []StoreFinding
+	for _, f := range found {
+		if f != nil {
+			findings = append(findings, *f)
+		}
+	}
+	return findings, nil
 }
 
 // checkWarrantStore reports whether s's warrant is a finding: the chain
