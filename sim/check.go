@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -54,27 +55,54 @@ func (g *engine) check() error {
 		return err
 	}
 	g.rep.Invariants = []Invariant{{Name: InvFundsConserved}, {Name: InvChargedAsSigned}, {Name: InvAcknowledgedPaid}, {Name: InvCheatersRejected}, g.solvent}
-	funds := checker{&g.rep.Invariants[0]}
-	signed := checker{&g.rep.Invariants[1]}
-	acked := checker{&g.rep.Invariants[2]}
-	cheats := checker{&g.rep.Invariants[3]}
-
 	if f := g.opts.faults.feeSkew; f > 0 {
 		g.consumers[0].fees += f
 	}
+	finals, err := g.readConsumers()
+	if err != nil {
+		return err
+	}
+	if err := g.checkFunds(checker{&g.rep.Invariants[0]}, finals); err != nil {
+		return err
+	}
+	g.checkCharged(checker{&g.rep.Invariants[1]})
+	g.checkAcknowledged(checker{&g.rep.Invariants[2]})
+	g.checkCheats(checker{&g.rep.Invariants[3]})
+	for i := range g.rep.Invariants {
+		g.rep.Invariants[i].OK = g.rep.Invariants[i].Failed == 0
+	}
+	return nil
+}
 
-	// 1. Funds conserved, per consumer.
+// consumerFinal is what the chain holds of a consumer at the end.
+type consumerFinal struct {
+	balance uint64            // its L2 account
+	info    chain.WarrantInfo // its warrant with its provider
+}
+
+// readConsumers reads every consumer's final L2 balance and warrant, the
+// reads spread over the cores (each is a view call on the same final
+// state).
+func (g *engine) readConsumers() ([]consumerFinal, error) {
+	out := make([]consumerFinal, len(g.consumers))
+	errs := make([]error, len(g.consumers))
+	parallel(len(g.consumers), func(i int) {
+		c := g.consumers[i]
+		var err error
+		if out[i].balance, err = g.e.L2Balance(g.ctx, c.agent); err == nil {
+			out[i].info, err = g.e.WarrantInfo(g.ctx, c.agent, g.providers[c.prov].agent)
+		}
+		errs[i] = err
+	})
+	return out, errors.Join(errs...)
+}
+
+// checkFunds checks invariant 1: funds conserved per consumer, per
+// provider, for the bank, the contract's account and the whole chain.
+func (g *engine) checkFunds(funds checker, finals []consumerFinal) error {
 	var locked, keptByContract, inFlight uint64
-	for _, c := range g.consumers {
-		pr := g.providers[c.prov]
-		final, err := g.e.L2Balance(g.ctx, c.agent)
-		if err != nil {
-			return err
-		}
-		info, err := g.e.WarrantInfo(g.ctx, c.agent, pr.agent)
-		if err != nil {
-			return err
-		}
+	for i, c := range g.consumers {
+		final, info := finals[i].balance, finals[i].info
 		var paid uint64
 		for i := range c.chain {
 			paid += c.chain[i].paid
@@ -98,7 +126,16 @@ func (g *engine) check() error {
 				c.idx, info.Epoch, info.Paid, info.Balance, ce.added, ce.paid)
 		}
 	}
-	// Per provider and for the bank.
+	if err := g.checkProviderAndBankFunds(funds); err != nil {
+		return err
+	}
+	return g.checkChainFunds(funds, locked, keptByContract, inFlight)
+}
+
+// checkProviderAndBankFunds checks that each provider holds what it was
+// given and settled less its gas fees, and the bank what it drew less what
+// it gave and its fees.
+func (g *engine) checkProviderAndBankFunds(funds checker) error {
 	for _, pr := range g.providers {
 		final, err := g.e.L2Balance(g.ctx, pr.agent)
 		if err != nil {
@@ -124,6 +161,12 @@ func (g *engine) check() error {
 	}
 	funds.expect(bankFinal+given+g.bank.fees == g.bank.funded,
 		"bank: funded %d != final %d + given out %d + gas fees %d", g.bank.funded, bankFinal, given, g.bank.fees)
+	return nil
+}
+
+// checkChainFunds checks the contract's own account and the chain's L2
+// total, and runs Solo's account ledger check.
+func (g *engine) checkChainFunds(funds checker, locked, keptByContract, inFlight uint64) error {
 	// The contract's own account holds the warrants and the revoke deposits
 	// that came back, less the scheduled closes' gas (all of each deposit but
 	// its fee returned to the payer, so it keeps nothing).
@@ -147,8 +190,12 @@ func (g *engine) check() error {
 	g.rep.Chain.L2TotalBefore, g.rep.Chain.L2TotalFunded, g.rep.Chain.L2TotalAfter = g.startL2, g.baselineL2, total
 	g.rep.Chain.RevokeDepositsInFlight = inFlight
 	g.rep.Chain.ContractAccount = contractL2
+	return nil
+}
 
-	// 2. No consumer charged more than it signed, per warrant epoch.
+// checkCharged checks invariant 2: no consumer charged more than it
+// signed, per warrant epoch.
+func (g *engine) checkCharged(signed checker) {
 	for _, c := range g.consumers {
 		for i := range c.chain {
 			epoch := uint32(i + 1)
@@ -160,9 +207,12 @@ func (g *engine) check() error {
 		signed.expect(c.foreignPaid == 0,
 			"consumer %d: %d was paid from its funds to a provider it has no warrant with", c.idx, c.foreignPaid)
 	}
+}
 
-	// 3. Every acknowledged payment settled, unless its provider missed the
-	// deadline (and something explains why).
+// checkAcknowledged checks invariant 3: every acknowledged payment
+// settled, unless its provider missed the deadline (and something explains
+// why).
+func (g *engine) checkAcknowledged(acked checker) {
 	for _, c := range g.consumers {
 		pr := g.providers[c.prov]
 		wid := pr.p.WarrantID(c.agent)
@@ -194,8 +244,10 @@ func (g *engine) check() error {
 			}
 		}
 	}
+}
 
-	// 4. Cheaters.
+// checkCheats checks invariant 4 from the cheats' outcomes.
+func (g *engine) checkCheats(cheats checker) {
 	for k := range g.rep.Cheats {
 		st := &g.rep.Cheats[k]
 		for range st.AsExpected {
@@ -205,10 +257,6 @@ func (g *engine) check() error {
 			cheats.fail("%s", u)
 		}
 	}
-	for i := range g.rep.Invariants {
-		g.rep.Invariants[i].OK = g.rep.Invariants[i].Failed == 0
-	}
-	return nil
 }
 
 // explain finds why a provider lost what it acknowledged in an epoch: its

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	voi "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
+
 	"github.com/iotaledger/wasp/packages/cryptolib"
 	"github.com/iotaledger/wasp/packages/isc"
 	"github.com/micropay/micropay/client/provider"
@@ -91,13 +93,23 @@ func (c *consumer) active() bool { return !c.revoked && !c.exhausted }
 func (c *consumer) sign(ordinal, total uint64) payment.Payment {
 	b := c.book(c.epoch)
 	b.maxSigned = max(b.maxSigned, total)
-	return payment.Sign(c.priv, c.w, c.epoch, ordinal, total)
+	return signPayment(c.priv, c.w, c.epoch, ordinal, total)
+}
+
+// signPayment is payment.Sign with curve25519-voi's ed25519 signer instead
+// of crypto/ed25519's: the same RFC 8032 signature (deterministic, so
+// byte for byte; TestSignPaymentIsPaymentSign), about twice as fast, which
+// matters when the consumers sign 2.88 million payments in a run.
+func signPayment(key ed25519.PrivateKey, w payment.Warrant, epoch uint32, ordinal, total uint64) payment.Payment {
+	p := payment.Payment{Epoch: epoch, Ordinal: ordinal, Total: total}
+	copy(p.Signature[:], voi.Sign(voi.PrivateKey(key), w.SignedBytes(epoch, ordinal, total)))
+	return p
 }
 
 // signRaw signs with the consumer's key without booking the total: only
 // planted faults do this.
 func signRaw(c *consumer, ordinal, total uint64) payment.Payment {
-	return payment.Sign(c.priv, c.w, c.epoch, ordinal, total)
+	return signPayment(c.priv, c.w, c.epoch, ordinal, total)
 }
 
 // prov is a simulated provider: a real provider.Provider on its own store

@@ -6,12 +6,15 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"math/rand"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/micropay/micropay/contract/payment"
 )
 
 var (
@@ -230,7 +233,7 @@ func TestCatchesMisaccountedFee(t *testing.T) {
 
 func TestBuiltinScenarios(t *testing.T) {
 	names := Builtins()
-	require.Equal(t, []string{"cheaters-and-faults.yaml", "small.yaml", "telecom-day.yaml"}, names)
+	require.Equal(t, []string{"cheaters-and-faults.yaml", "small.yaml", "telecom-day-10k.yaml", "telecom-day.yaml"}, names)
 	for _, n := range names {
 		sc, err := Load("scenarios/" + n)
 		require.NoError(t, err, n)
@@ -241,6 +244,9 @@ func TestBuiltinScenarios(t *testing.T) {
 	day := loadBuiltin(t, "telecom-day")
 	pieces := time.Duration(day.Duration) / time.Duration(day.Pieces.Interval)
 	require.Equal(t, 288_000, day.Consumers*int(pieces), "1,000 consumers × 24 h × a piece every 5 min")
+	big := loadBuiltin(t, "telecom-day-10k")
+	pieces = time.Duration(big.Duration) / time.Duration(big.Pieces.Interval)
+	require.Equal(t, 2_880_000, big.Consumers*int(pieces), "10,000 consumers × 24 h × a piece every 5 min")
 	_, err := Load("nope.yaml")
 	require.ErrorIs(t, err, os.ErrNotExist)
 }
@@ -406,4 +412,20 @@ func ExampleRun() {
 	// true: every acknowledged payment settled unless its provider missed the deadline
 	// true: cheaters rejected, no funds moved
 	// true: the contract holds at least the sum of its warrants after every sync
+}
+
+// TestSignPaymentIsPaymentSign: the consumers' faster signer gives the very
+// bytes payment.Sign gives, over seeded random keys, warrants and figures.
+func TestSignPaymentIsPaymentSign(t *testing.T) {
+	seed := time.Now().UnixNano()
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewSource(seed))
+	for i := range 200 {
+		pt := newParty(seed, "consumer", i)
+		priv := pt.key.GetPrivateKey().AsStdKey()
+		w := payment.Warrant{Contract: rng.Uint32(), Payer: pt.agent.Bytes(), Provider: newParty(seed, "provider", i).agent.Bytes()}
+		rng.Read(w.ChainID[:])
+		epoch, ordinal, total := rng.Uint32(), rng.Uint64(), rng.Uint64()
+		require.Equal(t, payment.Sign(priv, w, epoch, ordinal, total), signPayment(priv, w, epoch, ordinal, total))
+	}
 }
