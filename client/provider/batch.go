@@ -48,7 +48,8 @@ type batchDone struct {
 // one. The other triggered warrants go before the
 // batches of ws not sent yet. The rest of ws goes out in batches of
 // policy.batch, policy.inFlight requests at a time. It returns every
-// result, ws's labelled why.
+// result, ws's labelled why; once ctx is done it starts no more requests
+// and returns when those in flight are done.
 func (s *settler) settleAll(ctx context.Context, ws []*warrant, why string) []settled {
 	urgent, rest := byUrgency(ws)
 	s.mu.Lock()
@@ -72,14 +73,14 @@ func (s *settler) settleAll(ctx context.Context, ws []*warrant, why string) []se
 	}
 	var out []settled
 	for {
-		for running-bulkRunning < s.policy.inFlight {
+		for running-bulkRunning < s.policy.inFlight && ctx.Err() == nil {
 			next := s.takeDue(s.policy.batch, true)
 			if len(next) == 0 {
 				break
 			}
 			start(next, "revoked", false)
 		}
-		for bulkRunning < s.policy.inFlight {
+		for bulkRunning < s.policy.inFlight && ctx.Err() == nil {
 			next, label := s.takeDue(s.policy.batch, false), "trigger"
 			for len(next) == 0 && len(bulk) > 0 {
 				next, label, bulk = s.claim(bulk[0]), why, bulk[1:]

@@ -140,7 +140,7 @@ func (h *harness) newest() (store.Receipt, bool) {
 
 // waitFor waits for background work (the settler goroutine) to make cond
 // true; it never waits for time to pass on a clock.
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for !cond() {
