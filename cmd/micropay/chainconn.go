@@ -83,6 +83,10 @@ func (a *app) connect(ctx context.Context) (chain.Chain, error) {
 			a.chain = devnet.Wrap(c, dc) // chain time is the devnet's logical clock
 		}
 		return a.chain, nil
+	case errors.Is(err, waspchain.ErrUnauthorized) && cfg.Token != "" && len(cfg.Nodes) > 0:
+		a.chainErr = withHint(fmt.Errorf("connect to %s: %w", nodes, err), exitUsage,
+			"--token is the first --node's and goes to no other node; when the first cannot answer, give --chain-id and --l1, "+
+				"which need no token on any node (docs/operations.md)")
 	case errors.Is(err, waspchain.ErrUnauthorized):
 		a.chainErr = withHint(fmt.Errorf("connect to %s: %w", nodes, err), exitUsage,
 			"the node wants a JWT for that route: set --token (MICROPAY_TOKEN, or token: in the config file), "+

@@ -77,8 +77,10 @@ func l1Node(t *testing.T) string {
 // TestCLITokenAndSeveralNodes: against a node with JWT authentication the
 // CLI says a token is wanted (exit 2) and works with --token
 // (MICROPAY_TOKEN), or with no token given --chain-id and --l1; a dead node
-// first in --node is passed over; funds withdraw moves L2 funds to L1; the
-// config file can hold the nodes (a YAML list) and the token.
+// first in --node is passed over with --chain-id and --l1, and not with a
+// token, which is the first node's only (exit 2, saying so); funds
+// withdraw moves L2 funds to L1; the config file can hold the nodes (a YAML
+// list) and the token.
 func TestCLITokenAndSeveralNodes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the devnet as a process")
@@ -87,7 +89,9 @@ func TestCLITokenAndSeveralNodes(t *testing.T) {
 	devAddr := freeAddr(t)
 	startDaemon(t, filepath.Join(dir, "dev"), "http://"+devAddr, "devnet", "--listen", devAddr)
 	guarded := guardedNode(t, "http://"+devAddr, "s3cret")
-	nodes := "http://" + freeAddr(t) + "," + guarded // the first is dead
+	dead := "http://" + freeAddr(t)
+	nodes := dead + "," + guarded      // the first is dead
+	tokenFirst := guarded + "," + dead // the token's node first
 	home := filepath.Join(dir, "cons")
 	ok(t, mp(t, home, nodes, "--token", "s3cret", "key", "new"))
 
@@ -95,8 +99,11 @@ func TestCLITokenAndSeveralNodes(t *testing.T) {
 	require.Equal(t, exitUsage, r.code, r.stderr)
 	require.Contains(t, r.stderr, "401 Unauthorized")
 	require.Contains(t, r.stderr, "--token")
+	r = mp(t, home, nodes, "--token", "s3cret", "key", "show")
+	require.Equal(t, exitUsage, r.code, r.stderr)
+	require.Contains(t, r.stderr, "--token is the first --node's and goes to no other node")
 
-	r = ok(t, mp(t, home, nodes, "--token", "s3cret", "--json", "key", "show"))
+	r = ok(t, mp(t, home, tokenFirst, "--token", "s3cret", "--json", "key", "show"))
 	var shown struct {
 		AgentID string `json:"agentId"`
 	}
@@ -114,14 +121,14 @@ func TestCLITokenAndSeveralNodes(t *testing.T) {
 
 	// funds: withdraw to the key's L1 address; deposit needs the L1 node.
 	ok(t, mp(t, home, "http://"+devAddr, "faucet", "--amount", "5_000_000"))
-	r = ok(t, mp(t, home, nodes, "--token", "s3cret", "funds", "withdraw", "1_000_000"))
+	r = ok(t, mp(t, home, tokenFirst, "--token", "s3cret", "funds", "withdraw", "1_000_000"))
 	require.Contains(t, r.stdout, "withdrew 1,000,000 base tokens")
-	r = mp(t, home, nodes, "--token", "s3cret", "funds", "deposit", "1_000_000")
+	r = mp(t, home, tokenFirst, "--token", "s3cret", "funds", "deposit", "1_000_000")
 	require.Equal(t, exitUsage, r.code, r.stderr)
 	require.Contains(t, r.stderr, "--l1")
 
 	// The config-file form: a YAML list of nodes, the token.
-	cfg := "node: [" + strings.ReplaceAll(nodes, ",", ", ") + "]\ntoken: s3cret\n"
+	cfg := "node: [" + strings.ReplaceAll(tokenFirst, ",", ", ") + "]\ntoken: s3cret\n"
 	require.NoError(t, os.WriteFile(filepath.Join(home, "config.yaml"), []byte(cfg), 0o600))
 	r = ok(t, mp(t, home, "", "--json", "key", "show"))
 	require.Contains(t, r.stdout, shown.AgentID)
