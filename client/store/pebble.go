@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -346,6 +347,11 @@ func (s *Pebble) Warrants(ctx context.Context) ([]WarrantSummary, error) {
 		return nil, fmt.Errorf("warrants: %w", err)
 	}
 	defer iter.Close()
+	sr, err := newSummaryReader(snap)
+	if err != nil {
+		return nil, fmt.Errorf("warrants: %w", err)
+	}
+	defer sr.close()
 
 	var out []WarrantSummary
 	for ok := iter.First(); ok; ok = iter.Next() {
@@ -360,17 +366,9 @@ func (s *Pebble) Warrants(ctx context.Context) ([]WarrantSummary, error) {
 		if err != nil {
 			return nil, fmt.Errorf("warrants: %s: %w", warrantHex(w), err)
 		}
-		newest, err := s.receipt(snap, w, state)
+		ws, err := sr.summary(w, state)
 		if err != nil {
 			return nil, fmt.Errorf("warrants: %w", err)
-		}
-		ws := WarrantSummary{Warrant: w, Newest: newest, Receipts: state.Receipts, Credit: state.Credit}
-		settlement, ok, err := s.settlement(snap, w)
-		if err != nil {
-			return nil, fmt.Errorf("warrants: %w", err)
-		}
-		if ok {
-			ws.LastSettlement = &settlement
 		}
 		out = append(out, ws)
 	}
@@ -380,6 +378,66 @@ func (s *Pebble) Warrants(ctx context.Context) ([]WarrantSummary, error) {
 	// Keys order warrants by the lengths of their agent IDs first.
 	slices.SortFunc(out, func(a, b WarrantSummary) int { return compareWarrants(a.Warrant, b.Warrant) })
 	return out, nil
+}
+
+// summaryReader reads warrants' newest receipts and latest settlements
+// from one snapshot for Warrants, in the order of the warrant records'
+// keys: two iterators moving forward (the receipt and settlement keys of
+// warrants sort as their warrant records' keys do), not a look-up each.
+type summaryReader struct {
+	receipts, settlements *pebble.Iterator
+	settlementsOK         bool   // settlements is at a key
+	key                   []byte // scratch
+}
+
+func newSummaryReader(snap *pebble.Snapshot) (*summaryReader, error) {
+	iterOf := func(prefix byte) (*pebble.Iterator, error) {
+		lower := []byte{prefix}
+		return snap.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(lower)})
+	}
+	receipts, err := iterOf(prefixReceipt)
+	if err != nil {
+		return nil, err
+	}
+	settlements, err := iterOf(prefixSettlement)
+	if err != nil {
+		return nil, errors.Join(err, receipts.Close())
+	}
+	return &summaryReader{receipts: receipts, settlements: settlements, settlementsOK: settlements.First()}, nil
+}
+
+func (r *summaryReader) close() { _ = errors.Join(r.receipts.Close(), r.settlements.Close()) }
+
+// summary returns the summary of w, whose warrant record is state. Calls
+// must come in the order of the warrant records' keys.
+func (r *summaryReader) summary(w WarrantID, state warrantState) (WarrantSummary, error) {
+	r.key = appendKeyWithSuffix(r.key[:0], prefixReceipt, w, state.Epoch, state.Ordinal)
+	if !r.receipts.SeekGE(r.key) || !bytes.Equal(r.receipts.Key(), r.key) {
+		if err := r.receipts.Error(); err != nil {
+			return WarrantSummary{}, err
+		}
+		return WarrantSummary{}, fmt.Errorf("%w: warrant %s names missing receipt %x", ErrCorrupt, warrantHex(w), r.key)
+	}
+	newest, err := decodeReceipt(r.receipts.Key(), r.receipts.Value())
+	if err != nil {
+		return WarrantSummary{}, err
+	}
+	ws := WarrantSummary{Warrant: w, Newest: newest, Receipts: state.Receipts, Credit: state.Credit}
+	r.key = appendWarrantKey(append(r.key[:0], prefixSettlement), w)
+	for r.settlementsOK && bytes.Compare(r.settlements.Key(), r.key) < 0 {
+		r.settlementsOK = r.settlements.Next()
+	}
+	if err := r.settlements.Error(); err != nil {
+		return WarrantSummary{}, err
+	}
+	if r.settlementsOK && bytes.Equal(r.settlements.Key(), r.key) {
+		st, err := decodeSettlement(r.settlements.Key(), r.settlements.Value())
+		if err != nil {
+			return WarrantSummary{}, err
+		}
+		ws.LastSettlement = &st
+	}
+	return ws, nil
 }
 
 // Receipts implements Store. It walks one consistent view of the store,
@@ -571,11 +629,6 @@ func (s *Pebble) receipt(r reader, w WarrantID, state warrantState) (Receipt, er
 		return Receipt{}, fmt.Errorf("%w: warrant %s names missing receipt %x", ErrCorrupt, warrantHex(w), key)
 	}
 	return rec, nil
-}
-
-func (s *Pebble) settlement(r reader, w WarrantID) (Settlement, bool, error) {
-	key := warrantKeyWithPrefix(prefixSettlement, w)
-	return get(r, key, func(value []byte) (Settlement, error) { return decodeSettlement(key, value) })
 }
 
 // warrantLocks hands out one mutex per warrant that has an Append in
