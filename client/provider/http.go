@@ -80,7 +80,7 @@ func (p *Provider) Paywall(price PriceFunc, next http.Handler) http.Handler {
 			httpError(w, http.StatusBadRequest, ReasonMalformed, err)
 			return
 		}
-		payer, err := isc.AgentIDFromString(payload.Payload.Payer)
+		payer, known, err := p.payerNamed(payload.Payload.Payer)
 		if err != nil {
 			httpError(w, http.StatusBadRequest, ReasonMalformed, fmt.Errorf("payer %q: %w", payload.Payload.Payer, err))
 			return
@@ -90,7 +90,7 @@ func (p *Provider) Paywall(price PriceFunc, next http.Handler) http.Handler {
 			httpError(w, http.StatusBadRequest, ReasonMalformed, err)
 			return
 		}
-		in := Payment{Payer: payer, Payment: pay, Price: offer.Price, Resource: r.URL.Path, Client: ClientKey(r.RemoteAddr), Pending: true}
+		in := Payment{Payer: payer, Payment: pay, Price: offer.Price, Resource: r.URL.Path, Client: ClientKey(r.RemoteAddr), Pending: true, w: known}
 		acc, err := p.Accept(r.Context(), in)
 		if rej, ok := IsRejection(err); ok {
 			p.paymentRequired(w, r, res, offer, payer, rej.Err.Error(), rej.Reason)
@@ -102,6 +102,9 @@ func (p *Provider) Paywall(price PriceFunc, next http.Handler) http.Handler {
 		if err != nil {
 			p.unavailable(w, in, err)
 			return
+		}
+		if known == nil {
+			p.rememberName(payload.Payload.Payer, acc.w)
 		}
 		p.serve(w, r, acc, next)
 	})
