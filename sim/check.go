@@ -5,8 +5,13 @@ import (
 	"fmt"
 	"time"
 
+	waspchain "github.com/iotaledger/wasp/packages/chain"
+	"github.com/iotaledger/wasp/packages/isc"
+	"github.com/iotaledger/wasp/packages/kv"
 	"github.com/iotaledger/wasp/packages/kv/codec"
 	"github.com/iotaledger/wasp/packages/kv/dict"
+	"github.com/iotaledger/wasp/packages/kv/subrealm"
+	"github.com/iotaledger/wasp/packages/vm/core/accounts"
 	"github.com/micropay/micropay/client/chain"
 	"github.com/micropay/micropay/client/solochain"
 	"github.com/micropay/micropay/contract"
@@ -80,21 +85,55 @@ type consumerFinal struct {
 	info    chain.WarrantInfo // its warrant with its provider
 }
 
-// readConsumers reads every consumer's final L2 balance and warrant, the
-// reads spread over the cores (each is a view call on the same final
-// state).
+// readConsumers reads every consumer's final L2 balance (from the latest
+// state at once, l2Balances) and warrant (getWarrantInfo, the reads spread
+// over the cores: each is a view call on the same final state).
 func (g *engine) readConsumers() ([]consumerFinal, error) {
+	agents := make([]isc.AgentID, len(g.consumers))
+	for i, c := range g.consumers {
+		agents[i] = c.agent
+	}
+	balances, err := g.l2Balances(agents)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]consumerFinal, len(g.consumers))
 	errs := make([]error, len(g.consumers))
 	parallel(len(g.consumers), func(i int) {
 		c := g.consumers[i]
-		var err error
-		if out[i].balance, err = g.e.L2Balance(g.ctx, c.agent); err == nil {
-			out[i].info, err = g.e.WarrantInfo(g.ctx, c.agent, g.providers[c.prov].agent)
-		}
-		errs[i] = err
+		out[i].balance = balances[i]
+		out[i].info, errs[i] = g.e.WarrantInfo(g.ctx, c.agent, g.providers[c.prov].agent)
 	})
 	return out, errors.Join(errs...)
+}
+
+// l2Balances reads the base tokens of each agent's L2 account from the
+// chain's latest state with the accounts contract's own accessor (what its
+// balance view answers), a state read each instead of the two view calls
+// of solochain.Embedded.L2Balance: a thousandth of a second less per
+// account, 10,000 accounts at the end of a run.
+func (g *engine) l2Balances(agents []isc.AgentID) ([]uint64, error) {
+	out := make([]uint64, len(agents))
+	var readErr error
+	err := solochain.Do(func() {
+		st, err := g.e.Chain.LatestState(waspchain.ActiveOrCommittedState)
+		if err != nil {
+			readErr = err
+			return
+		}
+		v := st.SchemaVersion()
+		acc := subrealm.NewReadOnly(st, kv.Key(accounts.Contract.Hname().Bytes()))
+		for i, a := range agents {
+			out[i] = accounts.GetBaseTokensBalance(v, acc, a, g.e.Chain.ChainID)
+		}
+	})
+	if err == nil {
+		err = readErr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read L2 balances: %w", err)
+	}
+	return out, nil
 }
 
 // checkFunds checks invariant 1: funds conserved per consumer, per
