@@ -122,11 +122,22 @@ func (p *Provider) payBatch(w http.ResponseWriter, r *http.Request, reqs []PayRe
 	ctx := context.WithoutCancel(r.Context()) // conclude even when the meter has gone
 	results := make([]PayResult, len(reqs))
 	accs := make([]*Accepted, len(reqs))
-	byPayer := map[string][]int{}
+	ins := make([]Payment, len(reqs))
+	byPayer := map[string][]int{} // by the payer's ID bytes, however a request spells it
 	for i, req := range reqs {
-		byPayer[req.Payer] = append(byPayer[req.Payer], i)
+		in, err := p.payRequest(req, price)
+		if err != nil {
+			results[i] = PayResult{Reason: ReasonMalformed, Error: err.Error()}
+			continue
+		}
+		ins[i] = in
+		key := string(in.Payer.Bytes())
+		if in.w != nil {
+			key = in.w.id.Payer
+		}
+		byPayer[key] = append(byPayer[key], i)
 	}
-	inPayerOrder(byPayer, func(i int) { accs[i], results[i] = p.payOne(r.Context(), reqs[i], price) })
+	inPayerOrder(byPayer, func(i int) { accs[i], results[i] = p.payOne(r.Context(), ins[i], reqs[i].Payer) })
 
 	concluded := false
 	defer func() {
@@ -140,13 +151,9 @@ func (p *Provider) payBatch(w http.ResponseWriter, r *http.Request, reqs []PayRe
 	p.concludeAll(ctx, byPayer, accs, err == nil || errors.Is(err, http.ErrNotSupported))
 }
 
-// payOne accepts one payment of a batch as a pending piece and returns it
-// with its result.
-func (p *Provider) payOne(ctx context.Context, req PayRequest, price uint64) (*Accepted, PayResult) {
-	in, err := p.payRequest(req, price)
-	if err != nil {
-		return nil, PayResult{Reason: ReasonMalformed, Error: err.Error()}
-	}
+// payOne accepts in, a payment of a batch whose payer the request named
+// payerText, as a pending piece and returns it with its result.
+func (p *Provider) payOne(ctx context.Context, in Payment, payerText string) (*Accepted, PayResult) {
 	in.Pending = true
 	acc, err := p.Accept(ctx, in)
 	if rej, ok := IsRejection(err); ok {
@@ -159,7 +166,7 @@ func (p *Provider) payOne(ctx context.Context, req PayRequest, price uint64) (*A
 		return nil, PayResult{Reason: "unavailable", Error: err.Error()}
 	}
 	if in.w == nil {
-		p.rememberName(req.Payer, acc.w)
+		p.rememberName(payerText, acc.w)
 	}
 	return acc, PayResult{Accepted: true, Receipt: p.paymentResponse(acc).Extra}
 }
