@@ -11,14 +11,16 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/iotaledger/wasp/packages/chain"
 	"github.com/iotaledger/wasp/packages/isc"
+	"github.com/iotaledger/wasp/packages/state"
 	"github.com/iotaledger/wasp/packages/vm"
 	"github.com/iotaledger/wasp/packages/vm/core/accounts"
+	"github.com/iotaledger/wasp/packages/vm/core/blocklog"
 	"github.com/iotaledger/wasp/packages/vm/core/governance"
-	"github.com/iotaledger/wasp/packages/webapi/corecontracts"
 	"github.com/micropay/micropay/client/solochain"
 )
 
@@ -51,7 +53,12 @@ type Devnet struct {
 	mu     sync.RWMutex
 	closed bool
 	blocks chan struct{} // closed, then replaced, after each block the worker produced
-	pool   *mempool
+	// poolMu guards pool and is never held while a block runs, so requests
+	// are checked and pooled meanwhile, as a node's mempool takes them
+	// during consensus; the next block takes them together.
+	poolMu   sync.Mutex
+	pool     *mempool
+	quitting atomic.Bool // set with closed, read without mu
 
 	kick chan struct{} // wakes the worker
 	quit chan struct{} // closed by Shutdown
@@ -144,6 +151,7 @@ func (d *Devnet) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	d.closed = true
+	d.quitting.Store(true)
 	close(d.quit)
 	close(d.blocks)
 	d.mu.Unlock()
@@ -186,21 +194,13 @@ func (d *Devnet) signalBlockLocked() {
 }
 
 // enqueue checks an off-ledger request as a Wasp node's web API and mempool
-// do, and pools it. The error texts are those of wasp 1.5.1.
+// do, and pools it. The error texts are those of wasp 1.5.1. It reads the
+// latest committed state directly (Solo's views would wait for a block in
+// progress), and does not take mu: a request arriving while a block runs is
+// pooled at once, for the next block.
 func (d *Devnet) enqueue(req isc.OffLedgerRequest) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed {
+	if d.quitting.Load() {
 		return errClosed
-	}
-	id := req.ID()
-	if d.pool.has(id) {
-		return errors.New("request already processed")
-	}
-	if done, err := corecontracts.IsRequestProcessed(d.e.Chain, id, ""); err != nil {
-		return err
-	} else if done {
-		return errors.New("request already processed")
 	}
 	if err := req.VerifySignature(); err != nil {
 		return fmt.Errorf("could not verify: %w", err)
@@ -208,28 +208,49 @@ func (d *Devnet) enqueue(req isc.OffLedgerRequest) error {
 	if !req.ChainID().Equals(d.id) {
 		return errors.New("request is for a different chain")
 	}
+	d.poolMu.Lock()
+	defer d.poolMu.Unlock()
+	id := req.ID()
+	if d.pool.has(id) {
+		return errors.New("request already processed")
+	}
 	state, err := d.e.Chain.LatestState(chain.ActiveOrCommittedState)
 	if err != nil {
 		return fmt.Errorf("tx not added to the mempool: %w", err)
 	}
-	sender := req.SenderAccount()
-	if n := accounts.NewStateAccess(state).Nonce(sender, d.id); req.Nonce() < n {
-		return fmt.Errorf("tx not added to the mempool: bad nonce, expected: %d", n)
+	if done, err := blocklog.IsRequestProcessed(state, id); err != nil {
+		return err
+	} else if done {
+		return errors.New("request already processed")
 	}
-	if !accounts.NewStateAccess(state).AccountExists(sender, d.id) {
-		gov := governance.NewStateAccess(state)
-		isGov := sender.Equals(gov.ChainOwnerID()) && req.CallTarget().Contract == governance.Contract.Hname()
-		if !isGov && gov.DefaultGasPrice().Sign() != 0 {
-			return errors.New("tx not added to the mempool: no funds on chain")
-		}
+	if err := d.admissible(state, req); err != nil {
+		return err
 	}
 	if err := d.pool.add(req); err != nil {
 		return fmt.Errorf("tx not added to the mempool: %w", err)
 	}
-	d.log.Debug("request accepted", "request", id.String(), "sender", sender.String(), "nonce", req.Nonce())
+	d.log.Debug("request accepted", "request", id.String(), "sender", req.SenderAccount().String(), "nonce", req.Nonce())
 	select {
 	case d.kick <- struct{}{}:
 	default:
+	}
+	return nil
+}
+
+// admissible applies a node's mempool rules to req against state: a nonce
+// not below the account's, and an account with funds unless gas is free
+// (or it is the chain owner's governance call).
+func (d *Devnet) admissible(st state.State, req isc.OffLedgerRequest) error {
+	sender := req.SenderAccount()
+	if n := accounts.NewStateAccess(st).Nonce(sender, d.id); req.Nonce() < n {
+		return fmt.Errorf("tx not added to the mempool: bad nonce, expected: %d", n)
+	}
+	if !accounts.NewStateAccess(st).AccountExists(sender, d.id) {
+		gov := governance.NewStateAccess(st)
+		isGov := sender.Equals(gov.ChainOwnerID()) && req.CallTarget().Contract == governance.Contract.Hname()
+		if !isGov && gov.DefaultGasPrice().Sign() != 0 {
+			return errors.New("tx not added to the mempool: no funds on chain")
+		}
 	}
 	return nil
 }
@@ -264,18 +285,24 @@ func (d *Devnet) runBlock() bool {
 		return false
 	}
 	nonceOf := func(a isc.AgentID) uint64 { return accounts.NewStateAccess(state).Nonce(a, d.id) }
+	d.poolMu.Lock()
 	batch := d.pool.ready(nonceOf, maxBatch)
 	if len(batch) == 0 {
 		for id, why := range d.pool.prune(nonceOf) {
 			d.log.Info("request dropped", "request", id.String(), "reason", why)
 		}
+	}
+	d.poolMu.Unlock()
+	if len(batch) == 0 {
 		return false
 	}
 	var results []*vm.RequestResult
 	err = solochain.Do(func() { results = d.e.Chain.RunOffLedgerRequests(batch) })
+	d.poolMu.Lock()
 	for _, r := range batch {
 		d.pool.remove(r.ID())
 	}
+	d.poolMu.Unlock()
 	if err != nil {
 		d.log.Error("run requests", "err", err, "requests", len(batch))
 		return true

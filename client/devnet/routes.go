@@ -8,10 +8,12 @@ import (
 	"time"
 
 	iotago "github.com/iotaledger/iota.go/v3"
+	"github.com/iotaledger/wasp/packages/chain"
 	"github.com/iotaledger/wasp/packages/isc"
 	"github.com/iotaledger/wasp/packages/kv/codec"
 	"github.com/iotaledger/wasp/packages/kv/dict"
 	"github.com/iotaledger/wasp/packages/parameters"
+	"github.com/iotaledger/wasp/packages/vm/core/accounts"
 	"github.com/iotaledger/wasp/packages/vm/core/evm"
 	"github.com/iotaledger/wasp/packages/webapi/common"
 	"github.com/iotaledger/wasp/packages/webapi/corecontracts"
@@ -35,7 +37,7 @@ func (d *Devnet) newHandler() http.Handler {
 	mux.HandleFunc("POST /v1/chains/{chainID}/callview", d.read(d.onChain(d.callView)))
 	mux.HandleFunc("GET /v1/chains/{chainID}/requests/{requestID}/wait", d.onChain(d.waitForRequest))
 	mux.HandleFunc("GET /v1/chains/{chainID}/core/accounts/account/{agentID}/balance", d.read(d.onChain(d.accountBalance)))
-	mux.HandleFunc("GET /v1/chains/{chainID}/core/accounts/account/{agentID}/nonce", d.read(d.onChain(d.accountNonce)))
+	mux.HandleFunc("GET /v1/chains/{chainID}/core/accounts/account/{agentID}/nonce", d.onChain(d.accountNonce))
 	mux.HandleFunc("GET /v1/chains/{chainID}/core/blocklog/blocks/latest", d.read(d.onChain(d.latestBlock)))
 	mux.HandleFunc("GET /v1/chains/{chainID}/core/blocklog/blocks/{blockIndex}", d.read(d.onChain(d.blockInfo)))
 	mux.HandleFunc("GET /v1/chains/{chainID}/core/blocklog/events/request/{requestID}", d.read(d.onChain(d.requestEvents)))
@@ -236,16 +238,38 @@ func (d *Devnet) accountBalance(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// accountNonce answers without waiting for a block in progress, as a
+// node serves it during consensus: a client submitting one request after
+// another reads the nonce before each, and its next request should reach
+// the pool for the next block, not wait for this one. The latest committed
+// state is read directly (Solo's views would wait for the block); with
+// ?block= the answer is read as the other routes read.
 func (d *Devnet) accountNonce(w http.ResponseWriter, r *http.Request) {
+	if d.quitting.Load() {
+		shuttingDown(w)
+		return
+	}
 	agent, ok := agentIDParam(w, r)
 	if !ok {
 		return
 	}
-	nonce, err := corecontracts.GetAccountNonce(d.e.Chain, agent, block(r))
+	if b := block(r); b != "" {
+		d.read(func(w http.ResponseWriter, r *http.Request) {
+			n, err := corecontracts.GetAccountNonce(d.e.Chain, agent, b)
+			if err != nil {
+				contractExecutionError(w, err)
+				return
+			}
+			writeJSON(w, http.StatusOK, &models.AccountNonceResponse{Nonce: iotago.EncodeUint64(n)})
+		})(w, r)
+		return
+	}
+	st, err := d.e.Chain.LatestState(chain.ActiveOrCommittedState)
 	if err != nil {
 		contractExecutionError(w, err)
 		return
 	}
+	nonce := accounts.NewStateAccess(st).Nonce(agent, d.id)
 	writeJSON(w, http.StatusOK, &models.AccountNonceResponse{Nonce: iotago.EncodeUint64(nonce)})
 }
 
