@@ -50,3 +50,8 @@ var ruleErrors = func() map[payment.Reason]*isc.VMErrorTemplate {
 // RuleError returns the registered error template of a settle rule, for
 // callers that match on it (e.g. testmisc.RequireErrorToBe).
 func RuleError(r payment.Reason) *isc.VMErrorTemplate { return ruleErrors[r] }
+
+// Registered after ruleErrors, so the codes registered before keep theirs.
+var (
+	ErrMalformedPayer = coreerrors.Register("micropay: payer %d of parameter \"pl\": %s")
+)

@@ -30,6 +30,7 @@ var Processor = Contract.Processor(initialize,
 	ViewGetPublicKey.WithHandler(getPublicKeyView),
 	ViewGetTotals.WithHandler(getTotalsView),
 	ViewGetRevokeDeposit.WithHandler(getRevokeDepositView),
+	ViewGetWarrants.WithHandler(getWarrants),
 )
 
 func initialize(ctx isc.Sandbox) dict.Dict {

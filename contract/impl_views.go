@@ -11,18 +11,16 @@ import (
 // getWarrantInfo handles the view getWarrantInfo(pa, sa). With no warrant it
 // succeeds with only ResultEpoch: the epoch the next warrant gets.
 func getWarrantInfo(ctx isc.SandboxView) dict.Dict {
-	payer := requiredAgentID(ctx, ParamPayer)
-	provider := requiredAgentID(ctx, ParamProvider)
-	ret := dict.Dict{ResultEpoch: codec.EncodeUint32(getEpoch(ctx.StateR(), pairID(payer, provider)))}
-	w := mustGetWarrant(ctx, payer, provider)
-	if w == nil {
+	w := warrantState(ctx, requiredAgentID(ctx, ParamPayer), requiredAgentID(ctx, ParamProvider))
+	ret := dict.Dict{ResultEpoch: codec.EncodeUint32(w.Epoch)}
+	if !w.Exists {
 		return ret
 	}
 	ret[ResultBalance] = codec.EncodeUint64(w.Balance)
 	ret[ResultLastOrdinal] = codec.EncodeUint64(w.LastOrdinal)
 	ret[ResultPaid] = codec.EncodeUint64(w.Paid)
 	ret[ResultCloseTimeout] = codec.EncodeUint64(w.CloseTimeout)
-	if w.revoked() {
+	if w.Deadline != 0 {
 		ret[ResultDeadline] = codec.EncodeUint64(w.Deadline)
 	}
 	return ret

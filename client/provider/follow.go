@@ -55,12 +55,10 @@ func (f follower) CatchUp(ctx context.Context) {
 	p := f.p
 	p.lookups.news.Add(1)
 	p.lookups.misses.Purge()
-	for _, w := range p.snapshotWarrants() {
-		if err := p.reread(ctx, w); err != nil {
-			p.cfg.Log.Warn("event feed: catch up: read warrant", "payer", w.payer.String(), "err", err)
-			w.forgetInfo()
-			continue
-		}
+	read := p.rereadMany(ctx, p.snapshotWarrants(), func(n int, err error) {
+		p.cfg.Log.Warn("event feed: catch up: read warrants", "warrants", n, "err", err)
+	})
+	for _, w := range read {
 		if p.eventDue(w) {
 			p.settler.trigger(w)
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/iotaledger/wasp/packages/isc"
 	"github.com/micropay/micropay/client/chain"
 	"github.com/micropay/micropay/client/store"
+	"github.com/micropay/micropay/contract"
 )
 
 // ErrStoreMismatch is New's error when the chain shows settlements of a
@@ -56,8 +57,8 @@ func (e *StoreMismatchError) Error() string {
 func (e *StoreMismatchError) Unwrap() error { return ErrStoreMismatch }
 
 // checkStore compares the newest receipt of every warrant in sums with the
-// chain's last settled ordinal (one view call per warrant the store holds
-// for this provider, checkReads at once). A finding that the store has acknowledged for the
+// chain's last settled ordinal (getWarrants, contract.MaxWarrantsPerView
+// warrants a call, checkReads calls at once). A finding that the store has acknowledged for the
 // same chain position is passed; the others fail New with a
 // *StoreMismatchError, unless cfg.AcceptStoreMismatch is set: then each is
 // acknowledged in the store, and logged. Warrants the store does not hold
@@ -86,54 +87,62 @@ func (p *Provider) checkStore(ctx context.Context, sums []store.WarrantSummary) 
 	return nil
 }
 
-// checkReads is how many warrants the start-up cross-check reads from the
-// chain at once: on a node each read is a round trip, and 100,000 of them
-// one after another would take minutes.
-const checkReads = 16
+// checkReads is how many getWarrants calls (each of up to
+// contract.MaxWarrantsPerView warrants) the start-up cross-check has in
+// flight at once: on a node each is a round trip.
+const checkReads = 4
 
-// storeFindings runs checkWarrantStore on every warrant of this provider
-// in sums, checkReads at once, and returns the findings in sums' order.
+// storeFindings compares every warrant of this provider in sums with the
+// chain, reading them contract.MaxWarrantsPerView at a time, checkReads
+// calls at once, and returns the findings in sums' order.
 func (p *Provider) storeFindings(ctx context.Context, sums []store.WarrantSummary) ([]StoreFinding, error) {
-	found := make([]*StoreFinding, len(sums))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(checkReads)
-	for i, s := range sums {
+	var mine []store.WarrantSummary
+	var payers []isc.AgentID
+	for _, s := range sums {
 		if s.Warrant.Provider != p.self {
 			continue
 		}
+		payer, err := isc.AgentIDFromBytes([]byte(s.Warrant.Payer))
+		if err != nil {
+			return nil, fmt.Errorf("payer agent ID: %w", err)
+		}
+		mine, payers = append(mine, s), append(payers, payer)
+	}
+	infos := make([]chain.WarrantInfo, len(mine))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(checkReads)
+	for start := 0; start < len(mine); start += contract.MaxWarrantsPerView {
+		end := min(start+contract.MaxWarrantsPerView, len(mine))
 		g.Go(func() error {
-			f, ok, err := p.checkWarrantStore(gctx, s)
-			if ok {
-				found[i] = &f
+			ws, err := chain.ReadWarrants(gctx, p.cfg.Chain, p.agent, payers[start:end])
+			if err != nil {
+				return fmt.Errorf("read warrants: %w", err)
 			}
-			return err
+			copy(infos[start:end], ws)
+			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
 	var findings []StoreFinding
-	for _, f := range found {
-		if f != nil {
-			findings = append(findings, *f)
+	for i, s := range mine {
+		f, ok, err := p.judgeStore(ctx, s, payers[i], infos[i])
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			findings = append(findings, f)
 		}
 	}
 	return findings, nil
 }
 
-// checkWarrantStore reports whether s's warrant is a finding: the chain
-// settled an ordinal above the store's newest in the same epoch, settled
-// in an epoch the store never saw, or is at an epoch below the store's
-// (another chain), and no acknowledgement covers it.
-func (p *Provider) checkWarrantStore(ctx context.Context, s store.WarrantSummary) (StoreFinding, bool, error) {
-	payer, err := isc.AgentIDFromBytes([]byte(s.Warrant.Payer))
-	if err != nil {
-		return StoreFinding{}, false, fmt.Errorf("payer agent ID: %w", err)
-	}
-	info, err := p.cfg.Chain.WarrantInfo(ctx, payer, p.agent)
-	if err != nil {
-		return StoreFinding{}, false, fmt.Errorf("read warrant of %s: %w", payer, err)
-	}
+// judgeStore reports whether s's warrant, whose chain state is info, is a
+// finding: the chain settled an ordinal above the store's newest in the
+// same epoch, settled in an epoch the store never saw, or is at an epoch
+// below the store's (another chain), and no acknowledgement covers it.
+func (p *Provider) judgeStore(ctx context.Context, s store.WarrantSummary, payer isc.AgentID, info chain.WarrantInfo) (StoreFinding, bool, error) {
 	newest := s.Newest.Payment
 	if !storeBehind(newest.Epoch, newest.Ordinal, info) {
 		return StoreFinding{}, false, nil

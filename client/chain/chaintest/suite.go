@@ -50,6 +50,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"ScheduledCloseAfterDeadline", testScheduledClose},
 		{"FeedFollowsBlocks", testFeed},
 		{"SettleManyPerItemOutcomes", testSettleMany},
+		{"ReadWarrantsIsWarrantInfoForMany", testReadWarrants},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.run(t, newHarness(t)) })
@@ -286,4 +287,28 @@ func testFeed(t *testing.T, h Harness) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("Follow did not end with its context")
 	}
+}
+
+// testReadWarrants: ReadWarrants reports, in order, what WarrantInfo
+// reports for each payer, over more payers than one getWarrants call takes.
+func testReadWarrants(t *testing.T, h Harness) {
+	ctx := context.Background()
+	provider, payer := newParty(t, h), newParty(t, h)
+	_, err := chain.AddWarrant(ctx, h, payer.key, chain.AddWarrantRequest{Provider: provider.agent, Amount: 2_000_000, RegisterKey: true})
+	require.NoError(t, err)
+	payers := []isc.AgentID{payer.agent}
+	for len(payers) <= contract.MaxWarrantsPerView+1 {
+		payers = append(payers, chain.AgentOf(cryptolib.NewKeyPair())) // no warrant
+	}
+	payers = append(payers, payer.agent)
+	got, err := chain.ReadWarrants(ctx, h, provider.agent, payers)
+	require.NoError(t, err)
+	require.Len(t, got, len(payers))
+	for _, i := range []int{0, 1, contract.MaxWarrantsPerView, len(payers) - 1} {
+		want, err := h.WarrantInfo(ctx, payers[i], provider.agent)
+		require.NoError(t, err)
+		require.Equal(t, want, got[i], "payer %d", i)
+	}
+	require.True(t, got[0].Exists && got[len(payers)-1].Exists)
+	require.EqualValues(t, 2_000_000, got[0].Balance)
 }
