@@ -252,9 +252,23 @@ func (r *Report) OK() bool {
 // WriteText renders the report for people.
 func (r *Report) WriteText(w io.Writer) error {
 	b := &strings.Builder{}
-	tw := func() *tabwriter.Writer { return tabwriter.NewWriter(b, 0, 4, 2, ' ', tabwriter.AlignRight) }
-	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	for _, section := range []func(*strings.Builder){
+		r.textSummary, r.textCheats, r.textSettlements, r.textProviders, r.textHours, r.textLosses, r.textInvariants, r.textChain,
+	} {
+		section(b)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
 
+// textTable is a right-aligned table written into b.
+func textTable(b *strings.Builder) *tabwriter.Writer {
+	return tabwriter.NewWriter(b, 0, 4, 2, ' ', tabwriter.AlignRight)
+}
+
+// textSummary writes the scenario and the payments.
+func (r *Report) textSummary(b *strings.Builder) {
+	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
 	p("scenario %s (seed %d): %d consumers, %d providers, %s in steps of %s\n",
 		r.Scenario, r.Seed, r.Consumers, r.Providers, r.Duration, r.Step)
 	if r.Description != "" {
@@ -269,9 +283,13 @@ func (r *Report) WriteText(w io.Writer) error {
 		}
 	}
 	p("consumers: %s revoked, %s top-ups, %s ran out\n", num(r.Activity.Revoked), num(r.Activity.TopUps), num(r.Activity.Exhausted))
+}
 
+// textCheats writes the cheats table and any unexpected outcome.
+func (r *Report) textCheats(b *strings.Builder) {
+	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
 	p("\ncheats:\n")
-	t := tw()
+	t := textTable(b)
 	fmt.Fprintln(t, "  kind\texpected\tattempted\tas expected\tskipped\tunexpected\t")
 	for _, c := range r.Cheats {
 		fmt.Fprintf(t, "  %s\t%s\t%d\t%d\t%d\t%d\t\n", c.Kind, c.Expected, c.Attempted, c.AsExpected, c.Skipped, len(c.Unexpected))
@@ -282,15 +300,23 @@ func (r *Report) WriteText(w io.Writer) error {
 			p("    ! %s\n", u)
 		}
 	}
+}
 
+// textSettlements writes the settlement counts and the gas fees.
+func (r *Report) textSettlements(b *strings.Builder) {
+	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
 	s := r.Settlements
 	p("\nsettlements: %s sent, %s landed, %s rejected, %s missed, %s unknown outcome\n",
 		num(s.Attempts), num(s.Landed), num(s.Rejected), num(s.Missed), num(s.Unknown))
 	p("gas fees: providers %s, consumers %s, bank %s, scheduled closes %s\n",
 		num(r.Gas.Providers), num(r.Gas.Consumers), num(r.Gas.Bank), num(r.Gas.ScheduledCloses))
+}
 
+// textProviders writes the per-provider table.
+func (r *Report) textProviders(b *strings.Builder) {
+	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
 	p("\nproviders:\n")
-	t = tw()
+	t := textTable(b)
 	fmt.Fprintln(t, "  #\tconsumers\tfunded\tsettled\tof which at the end\tgas fees\tfinal\tmax exposure\tsettle sent\tlanded\tmissed\tdowntime\t")
 	for _, pr := range r.PerProvider {
 		var down []string
@@ -302,10 +328,14 @@ func (r *Report) WriteText(w io.Writer) error {
 			pr.Settlements.Attempts, pr.Settlements.Landed, pr.Settlements.Missed, strings.Join(down, " "))
 	}
 	t.Flush()
+}
 
+// textHours writes the per-hour table, when the run kept one.
+func (r *Report) textHours(b *strings.Builder) {
+	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
 	if len(r.PerProvider) > 0 && len(r.PerProvider[0].Hours) > 0 {
 		p("\nper simulated hour: settled / max exposure (acknowledged, not settled)\n")
-		t = tw()
+		t := textTable(b)
 		fmt.Fprint(t, "  hour\t")
 		for _, pr := range r.PerProvider {
 			fmt.Fprintf(t, "p%d settled\tp%d exposure\t", pr.Index, pr.Index)
@@ -320,7 +350,11 @@ func (r *Report) WriteText(w io.Writer) error {
 		}
 		t.Flush()
 	}
+}
 
+// textLosses writes the losses.
+func (r *Report) textLosses(b *strings.Builder) {
+	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
 	p("\nlosses: %d\n", len(r.Losses))
 	for _, l := range r.Losses {
 		mark := "explained"
@@ -330,7 +364,11 @@ func (r *Report) WriteText(w io.Writer) error {
 		p("  provider %d, consumer %d, epoch %d: acknowledged %s, paid %s, lost %s (%s)\n    %s\n",
 			l.Provider, l.Consumer, l.Epoch, num(l.Acknowledged), num(l.Paid), num(l.Lost), mark, l.Cause)
 	}
+}
 
+// textInvariants writes each invariant's result.
+func (r *Report) textInvariants(b *strings.Builder) {
+	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
 	p("\ninvariants:\n")
 	for _, inv := range r.Invariants {
 		mark := "ok  "
@@ -349,7 +387,11 @@ func (r *Report) WriteText(w io.Writer) error {
 			p("         ... and %d more\n", extra)
 		}
 	}
+}
 
+// textChain writes the chain's totals, the wall times and the notes.
+func (r *Report) textChain(b *strings.Builder) {
+	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
 	c := r.Chain
 	p("\nchain: %s blocks; L2 total %s before funding, %s funded, %s at the end (+%s revoke deposits in flight); contract account %s\n",
 		num(c.Blocks), num(c.L2TotalBefore), num(c.L2TotalFunded), num(c.L2TotalAfter), num(c.RevokeDepositsInFlight), num(c.ContractAccount))
@@ -363,8 +405,6 @@ func (r *Report) WriteText(w io.Writer) error {
 			p("  %s\n", n)
 		}
 	}
-	_, err := io.WriteString(w, b.String())
-	return err
 }
 
 // String renders the report as WriteText does.

@@ -185,7 +185,17 @@ func Builtin(name string) (*Scenario, error) {
 func (s *Scenario) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	for _, check := range []func(func(string, ...any)){
+		s.validateRun, s.validatePieces, s.validateWarrant, s.validateSettlement,
+		s.validateFunding, s.validateRevocations, s.validateDowntime, s.validateCheaters,
+	} {
+		check(bad)
+	}
+	return errors.Join(errs...)
+}
 
+// validateRun checks the name, duration, step and party counts.
+func (s *Scenario) validateRun(bad func(string, ...any)) {
 	if s.Name == "" {
 		bad("name is required")
 	}
@@ -204,7 +214,10 @@ func (s *Scenario) Validate() error {
 	if s.Providers < 1 {
 		bad("providers must be at least 1")
 	}
+}
 
+// validatePieces checks what a piece costs and how often one is bought.
+func (s *Scenario) validatePieces(bad func(string, ...any)) {
 	p := &s.Pieces
 	if p.Interval <= 0 {
 		bad("pieces.interval must be positive")
@@ -215,7 +228,10 @@ func (s *Scenario) Validate() error {
 	if p.Price == 0 {
 		bad("pieces.price must be positive")
 	}
+}
 
+// validateWarrant checks the warrant and its top-ups against the contract's bounds.
+func (s *Scenario) validateWarrant(bad func(string, ...any)) {
 	w := &s.Warrant
 	if w.Amount < contract.MinWarrant {
 		bad("warrant.amount %d is below the contract's minimum new warrant %d", w.Amount, contract.MinWarrant)
@@ -234,7 +250,11 @@ func (s *Scenario) Validate() error {
 	if w.TopUp.Amount == 0 && (w.TopUp.Below > 0 || w.TopUp.Max > 0) {
 		bad("warrant.topUp needs an amount")
 	}
+}
 
+// validateSettlement checks the providers' settlement policy against the warrant and the step.
+func (s *Scenario) validateSettlement(bad func(string, ...any)) {
+	p, w := &s.Pieces, &s.Warrant
 	st := &s.Settlement
 	if st.Margin == 0 {
 		st.Margin = Duration(10 * time.Minute)
@@ -262,7 +282,11 @@ func (s *Scenario) Validate() error {
 		// let deadlines pass that a provider would have met.
 		bad("step %s must be below settlement.margin %s", s.Step, st.Margin)
 	}
+}
 
+// validateFunding fills in and checks what each party is funded with.
+func (s *Scenario) validateFunding(bad func(string, ...any)) {
+	p, w := &s.Pieces, &s.Warrant
 	f := &s.Funding
 	if f.Consumer == 0 {
 		topUps := uint64(0)
@@ -285,7 +309,10 @@ func (s *Scenario) Validate() error {
 	if f.Consumer < w.Amount+chain.DefaultRevokeDeposit {
 		bad("funding.consumer %d does not cover the warrant and a revoke deposit", f.Consumer)
 	}
+}
 
+// validateRevocations checks the revocation window.
+func (s *Scenario) validateRevocations(bad func(string, ...any)) {
 	r := &s.Revocations
 	if r.Fraction < 0 || r.Fraction > 1 {
 		bad("revocations.fraction must be in [0, 1]")
@@ -298,7 +325,10 @@ func (s *Scenario) Validate() error {
 			bad("revocations window [%s, %s] must lie within [0, duration]", r.From, r.To)
 		}
 	}
+}
 
+// validateDowntime checks the providers' downtime windows.
+func (s *Scenario) validateDowntime(bad func(string, ...any)) {
 	for i, d := range s.Downtime {
 		if d.Provider < 0 || d.Provider >= s.Providers {
 			bad("downtime[%d].provider %d is not in [0, %d)", i, d.Provider, s.Providers)
@@ -307,7 +337,11 @@ func (s *Scenario) Validate() error {
 			bad("downtime[%d] [%s, %s) must be a non-empty window within [0, duration]", i, d.From, d.To)
 		}
 	}
+}
 
+// validateCheaters checks the cheaters' counts.
+func (s *Scenario) validateCheaters(bad func(string, ...any)) {
+	p := &s.Pieces
 	c := s.Cheaters
 	if c.Forged < 0 || c.Replayed < 0 || c.CrossWarrant < 0 || c.Overspending < 0 || c.ForeignSettle < 0 {
 		bad("cheaters counts must not be negative")
@@ -318,7 +352,6 @@ func (s *Scenario) Validate() error {
 	if c.total() > 0 && s.Duration < 4*p.Interval {
 		bad("cheaters need a duration of at least 4 piece intervals")
 	}
-	return errors.Join(errs...)
 }
 
 // schedule returns the provider settlement schedule: a Go duration means
