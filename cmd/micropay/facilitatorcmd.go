@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -38,15 +37,7 @@ serves the operator API and /metrics as for serve.`,
 	f.String("listen", "127.0.0.1:8404", "address of the facilitator API")
 	f.String("admin", "127.0.0.1:8403", "operator API and /metrics")
 	f.StringSlice("admin-host", nil, "also answer the operator API under this host name")
-	f.String("store", "", "payment store directory (default HOME/provider)")
-	f.String("threshold", "100_000", "settle a warrant when its unsettled amount reaches this (0: never by threshold)")
-	f.Duration("interval", 0, "also settle every warrant at this interval (0: no interval)")
-	f.String("schedule", "", `also settle on this cron schedule, e.g. "0 2 * * *" or "@hourly"`)
-	f.Duration("margin", 10*time.Minute, "settlement safety margin before a revoked warrant's deadline")
-	f.Duration("poll", 30*time.Second, "while the node's event feed is down: how often warrants with unsettled payments are checked for revocation")
-	f.String("exposure-cap", "0", "most a warrant may owe unsettled (0: up to its balance)")
-	f.Bool("accept-store-mismatch", false, "start although the store lacks payments the chain settled (recorded in the store; asked once per finding)")
-	addSettleFlags(f)
+	addProviderFlags(f)
 	// The resource server's requirements set the price; serve's --price is
 	// parsed by the shared flag parser and unused here.
 	f.String("price", "1", "unused: the resource server's paymentRequirements set the price")

@@ -61,6 +61,14 @@ and at once when a warrant is revoked, before its deadline minus --margin.`,
 	f.StringSlice("admin-host", nil, "also answer the operator API under this host name (e.g. a reverse proxy's); loopback names are always allowed")
 	f.String("price", "1_000", "price of one piece (one request), in base tokens")
 	f.String("upstream", "", "URL to reverse-proxy paid requests to (default: built-in demo pieces)")
+	addProviderFlags(f)
+	return cmd
+}
+
+// addProviderFlags adds the flags of the provider that serve and the
+// facilitator both run: its store, its settlement policy and its start-up
+// check.
+func addProviderFlags(f *pflag.FlagSet) {
 	f.String("store", "", "payment store directory (default HOME/provider)")
 	f.String("threshold", "100_000", "settle a warrant when its unsettled amount reaches this (0: never by threshold)")
 	f.Duration("interval", 0, "also settle every warrant at this interval (0: no interval)")
@@ -70,7 +78,6 @@ and at once when a warrant is revoked, before its deadline minus --margin.`,
 	f.String("exposure-cap", "0", "most a warrant may owe unsettled (0: up to its balance)")
 	f.Bool("accept-store-mismatch", false, "start although the store lacks payments the chain settled (recorded in the store; asked once per finding)")
 	addSettleFlags(f)
-	return cmd
 }
 
 // addSettleFlags adds the flags of how the settler sends what is due:
