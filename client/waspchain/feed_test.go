@@ -16,6 +16,7 @@ import (
 	"nhooyr.io/websocket"
 
 	"github.com/micropay/micropay/client/chain"
+	"github.com/micropay/micropay/client/chain/chaintest"
 	"github.com/micropay/micropay/client/waspchain"
 	"github.com/micropay/micropay/contract"
 )
@@ -160,25 +161,14 @@ func followed(t *testing.T, n *testNet, r *relay) (*waspchain.Chain, <-chan chai
 func topicsOf(t *testing.T, blocks <-chan chain.Block, want int) []string {
 	t.Helper()
 	var topics []string
-	var last *uint32
-	for len(topics) < want {
-		var b chain.Block
-		select {
-		case b = <-blocks:
-		case <-time.After(20 * time.Second):
-			t.Fatalf("no block within 20 s; seen %v", topics)
-		}
-		if last != nil {
-			require.Equal(t, *last+1, b.Index, "blocks are delivered in order, none skipped")
-		}
-		last = &b.Index
-		require.False(t, b.Time.IsZero())
+	chaintest.InOrder(t, blocks, func(b chain.Block) bool {
 		for _, e := range b.Events {
 			if strings.HasPrefix(e.Topic, "micropay.") {
 				topics = append(topics, e.Topic)
 			}
 		}
-	}
+		return len(topics) >= want
+	})
 	return topics
 }
 

@@ -255,19 +255,7 @@ func testFeed(t *testing.T, h Harness) {
 
 	var state chain.WarrantInfo
 	var topicsSeen []string
-	var last *uint32
-	for len(topicsSeen) < 2 {
-		var b chain.Block
-		select {
-		case b = <-blocks:
-		case <-time.After(20 * time.Second):
-			t.Fatalf("no block within 20 s; seen %v", topicsSeen)
-		}
-		if last != nil {
-			require.Equal(t, *last+1, b.Index, "blocks are delivered in order, none skipped")
-		}
-		last = &b.Index
-		require.False(t, b.Time.IsZero(), "a block has a time")
+	InOrder(t, blocks, func(b chain.Block) bool {
 		changes, err := chain.ChangesOf(b, provider.agent)
 		require.NoError(t, err)
 		for _, c := range changes {
@@ -277,7 +265,8 @@ func testFeed(t *testing.T, h Harness) {
 			require.True(t, ok, "%s derives the state from the one before", c.Topic)
 			topicsSeen = append(topicsSeen, c.Topic)
 		}
-	}
+		return len(topicsSeen) >= 2
+	})
 	require.Equal(t, []string{contract.TopicWarrantAdded, contract.TopicWarrantRevoked}, topicsSeen)
 	require.Equal(t, want, state, "the events tell what getWarrantInfo reads")
 	cancel()
@@ -311,4 +300,29 @@ func testReadWarrants(t *testing.T, h Harness) {
 	}
 	require.True(t, got[0].Exists && got[len(payers)-1].Exists)
 	require.EqualValues(t, 2_000_000, got[0].Balance)
+}
+
+// InOrder hands the blocks a feed delivers on blocks to each until it
+// returns true, failing t when none comes within 20 s, when one has no
+// time, or when one does not follow the one before (blocks are delivered
+// in order, none skipped).
+func InOrder(t *testing.T, blocks <-chan chain.Block, each func(chain.Block) (done bool)) {
+	t.Helper()
+	var last *uint32
+	for {
+		var b chain.Block
+		select {
+		case b = <-blocks:
+		case <-time.After(20 * time.Second):
+			t.Fatal("no block within 20 s")
+		}
+		if last != nil {
+			require.Equal(t, *last+1, b.Index, "blocks are delivered in order, none skipped")
+		}
+		last = &b.Index
+		require.False(t, b.Time.IsZero(), "a block has a time")
+		if each(b) {
+			return
+		}
+	}
 }
