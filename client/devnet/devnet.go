@@ -80,7 +80,7 @@ func New(cfg Config) (*Devnet, error) {
 	if d.log == nil {
 		d.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	opts := solochain.Options{Name: "devnet"}
+	opts := solochain.Options{Name: "devnet", NoLedgerCheck: true}
 	if cfg.Data != "" {
 		if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 			return nil, fmt.Errorf("devnet: %w", err)
@@ -297,7 +297,7 @@ func (d *Devnet) runBlock() bool {
 		return false
 	}
 	var results []*vm.RequestResult
-	err = solochain.Do(func() { results = d.e.Chain.RunOffLedgerRequests(batch) })
+	results, err = d.e.RunBlock(batch)
 	d.poolMu.Lock()
 	for _, r := range batch {
 		d.pool.remove(r.ID())

@@ -85,7 +85,7 @@ func (e *Embedded) runBatch(reqs []BatchRequest, out []BatchOutcome) {
 		offLedger[i] = cp.NewRequestOffLedger(e.Chain, r.Signer)
 		byID[offLedger[i].ID()] = i
 	}
-	for _, res := range e.Chain.RunOffLedgerRequests(offLedger) {
+	for _, res := range e.runOffLedger(offLedger) {
 		i, ok := byID[res.Request.ID()]
 		if !ok {
 			continue

@@ -36,7 +36,7 @@ func (e *Embedded) Post(ctx context.Context, signer *cryptolib.KeyPair, req chai
 			cp.AddAllowanceBaseTokens(req.Allowance)
 		}
 		r := cp.NewRequestOffLedger(e.Chain, signer)
-		results := e.Chain.RunOffLedgerRequests([]isc.Request{r})
+		results := e.runOffLedger([]isc.Request{r})
 		if len(results) == 0 {
 			e.Ctx.Fatalf("request %s was skipped by the VM", r.ID())
 		}

@@ -30,7 +30,7 @@ const (
 	Funding = 1_100_000
 	Locked  = 1_000_000 // the contract's least
 	// BlockRequests is how many set-up requests go in one block.
-	BlockRequests = 4_000
+	BlockRequests = 1_000
 )
 
 // SizeEnv names the environment variable that sizes the settler's
