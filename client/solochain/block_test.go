@@ -82,4 +82,3 @@ func TestNodeBlocksKeepTheLedger(t *testing.T) {
 	}
 	require.Equal(t, balances(false), balances(true))
 }
-
