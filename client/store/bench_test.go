@@ -75,17 +75,30 @@ func benchAppend(b *testing.B, s Store, goroutines int) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "appends/s")
 }
 
-// countingFS counts the syncs of the files Pebble opens through it.
+// countingFS counts the syncs of the files Pebble opens through it. While
+// hold is set, a sync first sends on held and then waits until hold is
+// closed (tests of what does and does not wait for a sync).
 type countingFS struct {
 	vfs.FS
 	syncs atomic.Int64
+	hold  atomic.Pointer[chan struct{}]
+	held  chan struct{}
 }
 
 func (fs *countingFS) wrap(f vfs.File, err error) (vfs.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &countingFile{File: f, syncs: &fs.syncs}, nil
+	return &countingFile{File: f, fs: fs}, nil
+}
+
+// synced counts a sync, and waits while hold is set.
+func (fs *countingFS) synced() {
+	fs.syncs.Add(1)
+	if h := fs.hold.Load(); h != nil {
+		fs.held <- struct{}{}
+		<-*h
+	}
 }
 
 func (fs *countingFS) Create(name string) (vfs.File, error) { return fs.wrap(fs.FS.Create(name)) }
@@ -106,23 +119,23 @@ func (fs *countingFS) ReuseForWrite(oldname, newname string) (vfs.File, error) {
 
 type countingFile struct {
 	vfs.File
-	syncs *atomic.Int64
+	fs *countingFS
 }
 
 func (f *countingFile) Sync() error {
-	f.syncs.Add(1)
+	f.fs.synced()
 	return f.File.Sync()
 }
 
 func (f *countingFile) SyncData() error {
-	f.syncs.Add(1)
+	f.fs.synced()
 	return f.File.SyncData()
 }
 
 func (f *countingFile) SyncTo(length int64) (fullSync bool, err error) {
 	fullSync, err = f.File.SyncTo(length)
 	if fullSync {
-		f.syncs.Add(1)
+		f.fs.synced()
 	}
 	return fullSync, err
 }

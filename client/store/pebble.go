@@ -18,9 +18,11 @@ import (
 var _ Store = (*Pebble)(nil)
 
 // Pebble is the durable Store, on a Pebble database in one directory (key
-// layout: the prefix* constants in record.go). Every write is synced to the
-// write-ahead log before it returns; concurrent writes share one WAL sync
-// through Pebble's commit pipeline.
+// layout: the prefix* constants in record.go). Every write but Conclude's
+// is synced to the write-ahead log before it returns; concurrent writes
+// share one WAL sync through Pebble's commit pipeline. Conclude's write is
+// made durable by the next synced write or by a background sync it starts
+// (pebble_outcomes.go), whichever comes first.
 //
 // Appends to one warrant are serialized by a lock of that warrant, held
 // from reading the newest receipt to the end of the synced write; appends to
@@ -29,6 +31,8 @@ type Pebble struct {
 	db    *pebble.DB
 	locks warrantLocks
 	bufs  sync.Pool // *[]byte scratch for a write's keys and values
+
+	outcomes outcomeSyncer // Conclude's background syncs
 
 	mu     sync.Mutex     // guards closed and ops.Add
 	closed bool           // set by Close; no operation starts after it
@@ -146,7 +150,7 @@ func (s *Pebble) Append(ctx context.Context, r Receipt) error {
 		return err
 	}
 	state = warrantState{Epoch: r.Payment.Epoch, Ordinal: r.Payment.Ordinal, Receipts: state.Receipts + 1, Credit: credit}
-	if err := s.writeReceipt(r, state, Served); err != nil {
+	if err := s.writeReceipt(r, state, Served, pebble.Sync); err != nil {
 		return fmt.Errorf("append: %w", err)
 	}
 	return nil
@@ -154,8 +158,8 @@ func (s *Pebble) Append(ctx context.Context, r Receipt) error {
 
 // writeReceipt writes r, its warrant's record state and r's pending mark
 // (set when r is Pending, deleted when it was Pending before, as was says)
-// in one synced batch. The caller holds the warrant's lock.
-func (s *Pebble) writeReceipt(r Receipt, state warrantState, was Outcome) error {
+// in one batch, committed with opts. The caller holds the warrant's lock.
+func (s *Pebble) writeReceipt(r Receipt, state warrantState, was Outcome, opts *pebble.WriteOptions) error {
 	b := s.db.NewBatch()
 	defer b.Close()
 	scratch := s.scratch()
@@ -182,7 +186,7 @@ func (s *Pebble) writeReceipt(r Receipt, state warrantState, was Outcome) error 
 		err = b.Delete(pkey, nil)
 	}
 	if err == nil {
-		err = b.Commit(pebble.Sync)
+		err = b.Commit(opts)
 	}
 	if err != nil {
 		return fmt.Errorf("write receipt %x: %w", key, err)
@@ -202,21 +206,37 @@ func (s *Pebble) scratch() *[]byte {
 	return &b
 }
 
-// Conclude implements Store.
+// Conclude implements Store. It does not wait for a sync: the outcome is
+// written to the log at once and made durable by the next synced write or
+// by the background sync it asks for, which starts at once. A crash in
+// between leaves the receipt pending, and CreditPending credits it at the
+// next start: the consumer gets the piece again for free, never pays for
+// one it did not get. Waiting for that sync here would hold the request,
+// and on a keep-alive connection the meter's next payment, for a second
+// fsync after the one that acknowledged the payment.
 func (s *Pebble) Conclude(ctx context.Context, k ReceiptKey, served bool) (Receipt, uint64, error) {
-	return s.update(ctx, k, "conclude", func(r Receipt, credit uint64, newest bool) (Receipt, uint64, error) {
+	if err := s.outcomeSyncErr(); err != nil {
+		return Receipt{}, 0, err
+	}
+	r, credit, err := s.update(ctx, k, "conclude", pebble.NoSync, func(r Receipt, credit uint64, newest bool) (Receipt, uint64, error) {
 		return conclude(r, credit, newest, served)
 	})
+	if err == nil {
+		s.syncOutcomes()
+	}
+	return r, credit, err
 }
 
-// Replay implements Store.
+// Replay implements Store. It is synced before it returns: the piece is
+// served again only once the credit it takes back is durably gone.
 func (s *Pebble) Replay(ctx context.Context, k ReceiptKey) (Receipt, uint64, error) {
-	return s.update(ctx, k, "replay", replayed)
+	return s.update(ctx, k, "replay", pebble.Sync, replayed)
 }
 
 // update reads the receipt k and its warrant's credit under the warrant's
-// lock, applies change and writes what changed in one synced batch.
-func (s *Pebble) update(ctx context.Context, k ReceiptKey, what string, change func(r Receipt, credit uint64, newest bool) (Receipt, uint64, error)) (Receipt, uint64, error) {
+// lock, applies change and writes what changed in one batch committed
+// with opts.
+func (s *Pebble) update(ctx context.Context, k ReceiptKey, what string, opts *pebble.WriteOptions, change func(r Receipt, credit uint64, newest bool) (Receipt, uint64, error)) (Receipt, uint64, error) {
 	if err := ctx.Err(); err != nil {
 		return Receipt{}, 0, err
 	}
@@ -251,7 +271,7 @@ func (s *Pebble) update(ctx context.Context, k ReceiptKey, what string, change f
 		return r, credit, nil
 	}
 	state.Credit = credit
-	if err := s.writeReceipt(after, state, r.Outcome); err != nil {
+	if err := s.writeReceipt(after, state, r.Outcome, opts); err != nil {
 		return Receipt{}, 0, fmt.Errorf("%s: %w", what, err)
 	}
 	return after, credit, nil

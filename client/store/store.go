@@ -182,8 +182,12 @@ type Store interface {
 	// credit up; one short by more than the credit fails with
 	// ErrUnderpaid, storing nothing. Paying more adds no credit.
 	Append(ctx context.Context, r Receipt) error
-	// Conclude durably records how the piece of the receipt k went and
-	// returns the receipt as stored and the warrant's credit. A pending
+	// Conclude records how the piece of the receipt k went and returns
+	// the receipt as stored and the warrant's credit. The record is
+	// durable once any later synced write of the store has returned; a
+	// durable store may return before that (Pebble syncs it in the
+	// background), and a crash in between leaves the receipt pending, for
+	// CreditPending to credit: the consumer-safe side. A pending
 	// receipt becomes Served, or Credited (its Cost joins the credit) when
 	// served is false. A credited receipt that is the warrant's newest
 	// becomes Served if served is true and the credit still holds its
