@@ -78,5 +78,5 @@ sim: ## the telecom day: 1,000 consumers, 24 h, a piece every 5 min (288,000 pay
 	$(GO) run ./cmd/micropay sim sim/scenarios/telecom-day.yaml
 
 .PHONY: sim-10k
-sim-10k: ## the telecom day at 10,000 consumers (2.88 M payments; 6.3 min on 2 shared cores)
+sim-10k: ## the telecom day at 10,000 consumers (2.88 M payments; about 4 min on 2 cores, 5 GB)
 	$(GO) run ./cmd/micropay sim sim/scenarios/telecom-day-10k.yaml

@@ -15,9 +15,8 @@ import (
 // block is cut when every provider still working waits on its request, and
 // holds them in provider order.
 //
-// Solo checks its whole account ledger after every block, so a block costs
-// time in proportion to the number of accounts; sharing blocks divides the
-// settlement cost by up to the number of providers. Grouping is
+// Every block costs the VM's per-block work and a state commit; sharing
+// blocks divides that by up to the number of providers. Grouping is
 // deterministic: chain state changes only when a block is cut, while every
 // worker waits, so each provider's sequence of requests is what it would be
 // alone, and the k-th block carries the k-th request of each provider that
