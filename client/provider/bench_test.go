@@ -289,7 +289,7 @@ func (r *intakeRow) run(b *testing.B, pay payFunc) {
 	latencies := make([][]time.Duration, len(work))
 	var wg sync.WaitGroup
 	b.StartTimer()
-	start := time.Now()
+	start, cpu := time.Now(), processCPU()
 	for i, reqs := range work {
 		wg.Add(1)
 		go func() {
@@ -307,12 +307,17 @@ func (r *intakeRow) run(b *testing.B, pay payFunc) {
 		}()
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
+	elapsed, cpu := time.Since(start), processCPU()-cpu
 	b.StopTimer()
 	// The ceiling measured on both sides of the run, so that a change of
 	// the machine's load during it weighs on both figures alike.
 	stdlib := (stdlibBefore + stdlibVerifyRate(b)) / 2
 	reportIntake(b, b.N, elapsed, slices.Concat(latencies...), stdlib, floor)
+	if cpu > 0 {
+		// the provider's, the load generator's and the runtime's together
+		b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/payment")
+		b.ReportMetric(cpu.Seconds()/elapsed.Seconds()/float64(runtime.GOMAXPROCS(0)), "cpu-busy")
+	}
 	b.ReportMetric(float64(r.perRequest), "payments/request")
 }
 

@@ -40,6 +40,12 @@ func BenchmarkVerify(b *testing.B) {
 // ceiling of payments per second a provider can accept, reported as
 // verify/s.
 func BenchmarkVerifyParallel(b *testing.B) {
+	benchVerifyParallel(b, payment.VerifyEd25519)
+}
+
+// benchVerifyParallel runs verify on a payment's signature on every core
+// and reports verify/s.
+func benchVerifyParallel(b *testing.B, verify func(msg, pub, sig []byte) bool) {
 	w, pub := testWarrant(), publicKey(testKey())
 	p := signed(1, 7, 700)
 	msg := w.SignedBytes(p.Epoch, p.Ordinal, p.Total)
@@ -47,7 +53,7 @@ func BenchmarkVerifyParallel(b *testing.B) {
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if !payment.VerifyEd25519(msg, pub, p.Signature[:]) {
+			if !verify(msg, pub, p.Signature[:]) {
 				panic("signature rejected") // b.Fatal may not be called from RunParallel goroutines
 			}
 		}
@@ -97,4 +103,11 @@ func BenchmarkAccept(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkKeyVerifierParallel is BenchmarkVerifyParallel with the
+// provider's checker (a KeyVerifier kept per key): the contract-equivalent
+// ceiling of intake on every core, reported as verify/s.
+func BenchmarkKeyVerifierParallel(b *testing.B) {
+	benchVerifyParallel(b, payment.NewKeyVerifier(publicKey(testKey())).Verify)
 }
