@@ -101,8 +101,16 @@ func (p *Provider) Accept(ctx context.Context, in Payment) (*Accepted, error) {
 	if err == nil && !in.Pending && acc.Receipt.Outcome == store.Pending {
 		acc, err = p.Conclude(ctx, acc, true) // a credited piece replayed
 	}
-	if m := p.cfg.Metrics; m != nil && (acc == nil || !acc.Replayed) {
-		m.observeIntake(acc, err, p.cfg.Clock.Since(start))
+	if m := p.cfg.Metrics; m != nil {
+		switch {
+		case acc != nil && acc.Replayed:
+			m.observePiece(pieceReplayed)
+		default:
+			m.observeIntake(acc, err, p.cfg.Clock.Since(start))
+			if err == nil && acc.Receipt.Outcome == store.Served {
+				m.observePiece(pieceServed) // accepted and served at once (not Pending)
+			}
+		}
 	}
 	return acc, err
 }
@@ -113,8 +121,10 @@ func (p *Provider) Accept(ctx context.Context, in Payment) (*Accepted, error) {
 var errMaybeStored = errors.New("the payment may have been stored")
 
 // Conclude records how the piece a pending payment (Payment.Pending)
-// bought went: served, or credited when served is false, durably, before
-// it returns. It returns acc with the receipt's outcome and the warrant's
+// bought went: served, or credited when served is false. The record is
+// durable with the store's next sync (store.Store.Conclude): a crash
+// before it leaves the receipt pending, and the next start credits it,
+// the consumer-safe side. It returns acc with the receipt's outcome and the warrant's
 // credit as they now are. A credited piece's price is taken off the next
 // payments of the warrant; a piece already concluded stays as it was,
 // except that a credited newest piece that was delivered after all is
@@ -134,6 +144,9 @@ func (p *Provider) Conclude(ctx context.Context, acc *Accepted, served bool) (*A
 		return acc, fmt.Errorf("conclude payment %d/%d: %w", acc.Receipt.Payment.Epoch, acc.Receipt.Payment.Ordinal, err)
 	}
 	w.record(rec, credit)
+	if m := p.cfg.Metrics; m != nil {
+		m.observeConcluded(acc.Receipt.Outcome, rec.Outcome)
+	}
 	out := *acc
 	out.Receipt, out.Credit = rec, credit
 	return &out, nil

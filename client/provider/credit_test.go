@@ -351,3 +351,28 @@ func TestPaywallKeepsTheFlusher(t *testing.T) {
 	require.Equal(t, x402.OutcomeServed, pr.Extra.Outcome)
 	require.Equal(t, store.Served, h.receipts()[0].Outcome)
 }
+
+// TestPiecesMetricCountsHowPiecesWent: micropay_pieces_total counts a
+// piece served, one served again free to a retry, and one credited
+// because its upstream failed, then the credited price spent on a piece
+// that is served.
+func TestPiecesMetricCountsHowPiecesWent(t *testing.T) {
+	h, reg := newMetricsHarness(t)
+	srv := h.paywalled(newPieces(h))
+	first := h.next(piecePrice)
+	status, _, _ := h.paid(srv.URL, "/a", first)
+	require.Equal(t, http.StatusOK, status)
+	status, _, pr := h.paid(srv.URL, "/a", first)
+	require.Equal(t, http.StatusOK, status)
+	require.Equal(t, x402.OutcomeReplayed, pr.Extra.Outcome)
+	status, _, _ = h.paid(srv.URL, "/fail", h.next(piecePrice))
+	require.Equal(t, http.StatusBadGateway, status)
+	status, _, _ = h.paid(srv.URL, "/ok", h.next(0))
+	require.Equal(t, http.StatusOK, status)
+
+	metrics := scrape(t, reg)
+	require.Contains(t, metrics, `micropay_pieces_total{outcome="served"} 2`)
+	require.Contains(t, metrics, `micropay_pieces_total{outcome="replayed"} 1`)
+	require.Contains(t, metrics, `micropay_pieces_total{outcome="credited"} 1`)
+	require.Contains(t, metrics, "micropay_payments_accepted_total 3", "a replay is not a new payment")
+}

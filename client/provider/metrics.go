@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/micropay/micropay/client/store"
 )
 
 // Metrics are the provider's Prometheus metrics. Register them with
@@ -21,6 +23,7 @@ type Metrics struct {
 	lost          prometheus.Counter
 	requests      *prometheus.CounterVec
 	batch         prometheus.Histogram
+	pieces        *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics and registers them, with a collector of
@@ -61,7 +64,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Name: "micropay_settle_request_warrants", Help: "Warrants per settle or settleMany request.",
 		Buckets: prometheus.ExponentialBuckets(1, 2, 11),
 	})
-	reg.MustRegister(m.accepted, m.acceptedValue, m.rejected, m.intake, m.settlements, m.settleLatency, m.settled, m.lost, m.requests, m.batch)
+	m.pieces = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "micropay_pieces_total",
+		Help: "Paid pieces, by how they went: served (sold; a credited piece a replay serves after all is sold then), credited (failed after payment: its price is the consumer's credit) or replayed (served again free to a consumer retrying a lost answer).",
+	}, []string{"outcome"})
+	reg.MustRegister(m.accepted, m.acceptedValue, m.rejected, m.intake, m.settlements, m.settleLatency, m.settled, m.lost, m.requests, m.batch, m.pieces)
 	return m
 }
 
@@ -91,6 +98,27 @@ func (m *Metrics) observeSettle(outcome string, d time.Duration, paid uint64) {
 	if outcome == OutcomeLanded {
 		m.settleLatency.Observe(d.Seconds())
 		m.settled.Add(float64(paid))
+	}
+}
+
+// Values of micropay_pieces_total's outcome label.
+const (
+	pieceServed   = "served"
+	pieceCredited = "credited"
+	pieceReplayed = "replayed"
+)
+
+// observePiece counts a piece that went as outcome says.
+func (m *Metrics) observePiece(outcome string) { m.pieces.WithLabelValues(outcome).Inc() }
+
+// observeConcluded counts a piece whose receipt went from was to now.
+func (m *Metrics) observeConcluded(was, now store.Outcome) {
+	switch {
+	case was == now:
+	case now == store.Served:
+		m.observePiece(pieceServed)
+	case now == store.Credited:
+		m.observePiece(pieceCredited)
 	}
 }
 
