@@ -370,8 +370,13 @@ func TestPiecesMetricCountsHowPiecesWent(t *testing.T) {
 	status, _, _ = h.paid(srv.URL, "/ok", h.next(0))
 	require.Equal(t, http.StatusOK, status)
 
-	metrics := scrape(t, reg)
-	require.Contains(t, metrics, `micropay_pieces_total{outcome="served"} 2`)
+	// A served piece is concluded once its answer has been flushed, which
+	// the client may see first: wait for the last one.
+	var metrics string
+	require.Eventually(t, func() bool {
+		metrics = scrape(t, reg)
+		return strings.Contains(metrics, `micropay_pieces_total{outcome="served"} 2`)
+	}, 10*time.Second, time.Millisecond, "two pieces served")
 	require.Contains(t, metrics, `micropay_pieces_total{outcome="replayed"} 1`)
 	require.Contains(t, metrics, `micropay_pieces_total{outcome="credited"} 1`)
 	require.Contains(t, metrics, "micropay_payments_accepted_total 3", "a replay is not a new payment")

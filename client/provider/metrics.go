@@ -68,6 +68,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Name: "micropay_pieces_total",
 		Help: "Paid pieces, by how they went: served (sold; a credited piece a replay serves after all is sold then), credited (failed after payment: its price is the consumer's credit) or replayed (served again free to a consumer retrying a lost answer).",
 	}, []string{"outcome"})
+	for _, outcome := range []string{pieceServed, pieceCredited, pieceReplayed} {
+		m.pieces.WithLabelValues(outcome) // every series from the start, at 0
+	}
 	reg.MustRegister(m.accepted, m.acceptedValue, m.rejected, m.intake, m.settlements, m.settleLatency, m.settled, m.lost, m.requests, m.batch, m.pieces)
 	return m
 }
