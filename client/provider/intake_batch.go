@@ -137,7 +137,7 @@ func (p *Provider) payBatch(w http.ResponseWriter, r *http.Request, reqs []PayRe
 		}
 		byPayer[key] = append(byPayer[key], i)
 	}
-	inPayerOrder(byPayer, func(i int) { accs[i], results[i] = p.payOne(r.Context(), ins[i], reqs[i].Payer) })
+	p.inPayerOrder(byPayer, func(i int) { accs[i], results[i] = p.payOne(r.Context(), ins[i], reqs[i].Payer) })
 
 	concluded := false
 	defer func() {
@@ -173,7 +173,7 @@ func (p *Provider) payOne(ctx context.Context, in Payment, payerText string) (*A
 
 // concludeAll concludes the piece of every accepted payment of a batch.
 func (p *Provider) concludeAll(ctx context.Context, byPayer map[string][]int, accs []*Accepted, served bool) {
-	inPayerOrder(byPayer, func(i int) {
+	p.inPayerOrder(byPayer, func(i int) {
 		if acc := accs[i]; acc != nil {
 			p.conclude(ctx, acc, acc.Receipt.Warrant.Payer, served)
 		}
@@ -181,17 +181,17 @@ func (p *Provider) concludeAll(ctx context.Context, byPayer map[string][]int, ac
 }
 
 // inPayerOrder calls fn for the indexes of each payer in order, the
-// payers at once, and returns when every call has.
-func inPayerOrder(byPayer map[string][]int, fn func(i int)) {
+// payers at once (on p's workers), and returns when every call has.
+func (p *Provider) inPayerOrder(byPayer map[string][]int, fn func(i int)) {
 	var wg sync.WaitGroup
 	for _, idx := range byPayer {
 		wg.Add(1)
-		go func() {
+		p.workers.do(func() {
 			defer wg.Done()
 			for _, i := range idx {
 				fn(i)
 			}
-		}()
+		})
 	}
 	wg.Wait()
 }

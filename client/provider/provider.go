@@ -125,6 +125,7 @@ type Provider struct {
 	warrants map[store.WarrantID]*warrant // only warrants that exist or have receipts
 
 	lookups *lookups
+	workers *workers // run a POST /pay batch's payers
 	settler *settler
 	watch   *chain.Watcher // nil without Config.Feed
 }
@@ -160,7 +161,7 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Provider{cfg: cfg, agent: chain.AgentOf(cfg.Key), warrants: map[store.WarrantID]*warrant{}, lookups: lk}
+	p := &Provider{cfg: cfg, agent: chain.AgentOf(cfg.Key), warrants: map[store.WarrantID]*warrant{}, lookups: lk, workers: &workers{clock: cfg.Clock}}
 	p.self, p.chainName = string(p.agent.Bytes()), cfg.Chain.ID().String()
 	if err := p.creditPending(ctx); err != nil {
 		return nil, err
