@@ -19,8 +19,10 @@ var _ Store = (*Pebble)(nil)
 
 // Pebble is the durable Store, on a Pebble database in one directory (key
 // layout: the prefix* constants in record.go). Every write but Conclude's
-// is synced to the write-ahead log before it returns; concurrent writes
-// share one WAL sync through Pebble's commit pipeline. Conclude's write is
+// is synced to the write-ahead log before it returns; concurrent receipts
+// are committed in groups, one batch and one WAL sync each
+// (pebble_commit.go), and other concurrent writes share a sync through
+// Pebble's commit pipeline. Conclude's write is
 // made durable by the next synced write or by a background sync it starts
 // (pebble_outcomes.go), whichever comes first.
 //
@@ -33,6 +35,7 @@ type Pebble struct {
 	bufs  sync.Pool // *[]byte scratch for a write's keys and values
 
 	outcomes outcomeSyncer // Conclude's background syncs
+	commits  *committer    // receipts' synced writes, in groups
 
 	mu     sync.Mutex     // guards closed and ops.Add
 	closed bool           // set by Close; no operation starts after it
@@ -100,7 +103,7 @@ func Open(dir string, opts ...Option) (*Pebble, error) {
 	if err := checkIdentity(o.FS, db, dir, sentinel, hasSentinel); err != nil {
 		return nil, errors.Join(fmt.Errorf("store: open %s: %w", dir, err), db.Close())
 	}
-	return &Pebble{db: db, locks: warrantLocks{m: make(map[WarrantID]*warrantLock)}}, nil
+	return &Pebble{db: db, locks: warrantLocks{m: make(map[WarrantID]*warrantLock)}, commits: newCommitter(db)}, nil
 }
 
 // enter starts an operation; it reports false once the store is closed.
@@ -185,7 +188,11 @@ func (s *Pebble) writeReceipt(r Receipt, state warrantState, was Outcome, opts *
 	} else if err == nil && was == Pending {
 		err = b.Delete(pkey, nil)
 	}
-	if err == nil {
+	switch {
+	case err != nil:
+	case opts.Sync:
+		err = s.commits.commit(b)
+	default:
 		err = b.Commit(opts)
 	}
 	if err != nil {
@@ -605,6 +612,7 @@ func (s *Pebble) Close() error {
 	s.mu.Unlock()
 
 	s.ops.Wait()
+	s.commits.stop()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("store: close: %w", err)
 	}
