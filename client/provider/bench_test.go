@@ -26,6 +26,7 @@ import (
 	"github.com/iotaledger/wasp/packages/isc"
 	"github.com/micropay/micropay/client/chain"
 	"github.com/micropay/micropay/client/provider"
+	"github.com/micropay/micropay/client/provider/settletest"
 	"github.com/micropay/micropay/client/solochain"
 	"github.com/micropay/micropay/client/store"
 	"github.com/micropay/micropay/contract/payment"
@@ -44,10 +45,10 @@ const benchConsumers = 64
 // payment per request on 64 connections), and over HTTP in batches of 16
 // (a PayBatch of 16 consumers' payments per request on 4 connections: the
 // same 64 payments in flight; MICROPAY_BENCH_BATCH_CONNS=64 runs it on 64
-// connections of 16 consumers each, 1,024 warrants, whose set-up on the
-// embedded chain takes about a minute). Payments are signed and request bodies
-// encoded before the timer starts: this is the provider's cost, with the
-// HTTP client on the same cores.
+// connections of 16 consumers each, 1,024 warrants, opened a thousand a
+// block). Payments are signed and request bodies encoded before the timer
+// starts: this is the provider's cost, with the HTTP client on the same
+// cores.
 //
 // Each row also measures, in the same run, the ceiling and the floor it is
 // judged against: crypto/ed25519's verification rate on every core, just
@@ -131,15 +132,14 @@ func newIntakeRig(b *testing.B, consumers int) *intakeRig {
 	}
 	rig := &intakeRig{ctx: ctx, e: e, provKey: cryptolib.NewKeyPair()}
 	prov := chain.AgentOf(rig.provKey)
-	for range consumers {
-		key := cryptolib.NewKeyPair()
-		agent := chain.AgentOf(key)
-		if err := e.Fund(ctx, agent, 100_000_000); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := chain.AddWarrant(ctx, e, key, chain.AddWarrantRequest{Provider: prov, Amount: 50_000_000, RegisterKey: true}); err != nil {
-			b.Fatal(err)
-		}
+	// Thousands of warrants a block; each locks the contract's least,
+	// 100,000 payments of 10.
+	fleet, err := settletest.Open(ctx, e, nil, prov, consumers, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i, key := range fleet.Keys {
+		agent := fleet.Payers[i]
 		rig.payers = append(rig.payers, &benchPayer{
 			key: key.GetPrivateKey().AsStdKey(), agent: agent, name: agent.String(), w: chain.PaymentWarrant(e, agent, prov),
 		})
