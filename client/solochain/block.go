@@ -93,7 +93,7 @@ func (e *Embedded) runNodeBlock(reqs []isc.Request) []*vm.RequestResult {
 // background runner of due time-locked requests included), so that a block
 // made by runNodeBlock never runs beside one of Solo's. Solo does not
 // export it; wasp is pinned at v1.5.1, and a field of another name or type
-// is an error here rather than a race later (TestNodeBlocks).
+// is an error here rather than a race later (TestNodeBlocksKeepTheLedger).
 func soloVMMutex(ch *solo.Chain) (*sync.Mutex, error) {
 	f := reflect.ValueOf(ch).Elem().FieldByName("runVMMutex")
 	if !f.IsValid() || f.Type() != reflect.TypeFor[sync.Mutex]() {
