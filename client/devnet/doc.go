@@ -34,7 +34,10 @@
 // funds) before they are accepted with 202; a worker then runs them in nonce
 // order per sender, batched into blocks, and the wait route returns their
 // receipts. A request whose nonce is ahead of its account's waits in the
-// pool for the gap to fill, as on a node.
+// pool for the gap to fill, as on a node. Blocks are made as a node makes
+// them (solochain.Options.NoLedgerCheck): without the check of the whole
+// account ledger Solo runs after each block, whose cost is accounts times
+// the block's writes.
 //
 // GET /v1/ws is a Wasp node's websocket event feed, served by wasp's own
 // websocket service (packages/webapi/websocket) over Solo's publisher, with
