@@ -146,7 +146,8 @@ func revocationDuringSchedule(b *testing.B, n int) revocationRun {
 		_ = p.Run(ctx)
 	}()
 	defer func() { cancel(); <-done }()
-	waitFor(b, "the provider to follow the chain", p.Following)
+	// Following starts after the start-up's reads of every warrant.
+	waitWithin(b, 5*time.Minute, "the provider to follow the chain", p.Following)
 	b.StartTimer()
 	clk.Add(time.Hour) // the schedule's hour: every warrant is due
 	run := awaitRevokedSettled(b, ctx, e, st, p, rev, lc, revokedAt, n)
