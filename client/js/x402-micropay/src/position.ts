@@ -2,7 +2,7 @@
 // signature leaves the process, so a crash never signs two totals under
 // one ordinal.
 
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 
@@ -20,10 +20,98 @@ export interface PositionStore {
   save(warrant: string, p: Position): void;
 }
 
-/** Keeps each warrant's position in a file of dir, written atomically and synced. */
+/** The lock file of a position directory, naming the process that holds it. */
+const lockName = "LOCK";
+
+/**
+ * Keeps each warrant's position in a file of dir, written atomically and synced.
+ *
+ * One process holds dir at a time: two payers on one position would sign
+ * two totals under one ordinal. The constructor takes dir's LOCK file (it
+ * names the holder's pid) and throws if a live process holds it; a lock
+ * whose process is gone (a crash, `kill -9`) is taken over. close()
+ * releases it, as does the process's exit.
+ */
 export class FilePositionStore implements PositionStore {
+  private readonly lockPath: string;
+  private locked = false;
+  private readonly releaseAtExit = () => this.close();
+
   constructor(private readonly dir: string) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
+    this.lockPath = join(dir, lockName);
+    this.lock();
+    process.once("exit", this.releaseAtExit);
+  }
+
+  /** Releases the directory for another store. The store is not used after it. */
+  close(): void {
+    process.removeListener("exit", this.releaseAtExit);
+    if (!this.locked) return;
+    this.locked = false;
+    try {
+      if (readHolder(this.lockPath) === process.pid) unlinkSync(this.lockPath);
+    } catch {
+      // already gone
+    }
+  }
+
+  private lock(): void {
+    // The pid is written to a file of our own and linked into place, so a
+    // lock file never exists without its holder's pid in it.
+    const mine = `${this.lockPath}.${process.pid}.new`;
+    const fd = openSync(mine, "w", 0o600);
+    try {
+      writeSync(fd, String(process.pid));
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    try {
+      this.lockWith(mine);
+    } finally {
+      unlinkSync(mine);
+    }
+  }
+
+  private lockWith(mine: string): void {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        linkSync(mine, this.lockPath);
+        this.locked = true;
+        return;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      }
+      const holder = readHolder(this.lockPath);
+      if (holder !== undefined && alive(holder)) {
+        throw new Error(`position directory ${this.dir} is in use by process ${holder}: one payer process per directory, or it could sign two totals under one ordinal`);
+      }
+      this.takeOver(holder);
+    }
+    throw new Error(`position directory ${this.dir}: could not take its lock`);
+  }
+
+  /** Removes a lock whose holder is gone; another process may race us to it. */
+  private takeOver(stale: number | undefined): void {
+    const grave = `${this.lockPath}.${process.pid}.stale`;
+    try {
+      renameSync(this.lockPath, grave);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return; // taken over by another: try again
+      throw e;
+    }
+    const moved = readHolder(grave);
+    if (moved !== stale && moved !== undefined && alive(moved)) {
+      // A live process took the lock between our read and our rename: give it back.
+      try {
+        linkSync(grave, this.lockPath);
+      } finally {
+        unlinkSync(grave);
+      }
+      throw new Error(`position directory ${this.dir} is in use by process ${moved}`);
+    }
+    unlinkSync(grave);
   }
 
   private path(warrant: string): string {
@@ -66,5 +154,28 @@ export class FilePositionStore implements PositionStore {
     } finally {
       closeSync(dfd);
     }
+  }
+}
+
+/** The pid a lock file names; undefined when it is unreadable or garbled. */
+function readHolder(path: string): number | undefined {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch {
+    return undefined;
+  }
+  if (!/^[1-9][0-9]{0,9}$/.test(text)) return undefined;
+  return Number(text);
+}
+
+/** Whether a process with this pid exists (EPERM: it does, as another user's). */
+function alive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
   }
 }

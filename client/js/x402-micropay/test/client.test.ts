@@ -3,7 +3,8 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { PaymentRequirements } from "@x402/core/types";
@@ -18,19 +19,21 @@ function requirements(extra: Record<string, unknown> = {}): PaymentRequirements 
   return { scheme: "micropay-warrant", network: `iota-isc:${chain}`, asset: "base", amount: "700", payTo: provider, maxTimeoutSeconds: 60, extra: { contract: "0c9ec378", ...extra } };
 }
 
-function client(dir: string) {
-  return new MicropayWarrantClient({ seed: new Uint8Array(32).fill(7), payer, positions: new FilePositionStore(dir) });
+function client(dir: string, positions = new FilePositionStore(dir)) {
+  return new MicropayWarrantClient({ seed: new Uint8Array(32).fill(7), payer, positions });
 }
 
 const wire = (r: { payload: Record<string, unknown> }) => decodePayment(Uint8Array.from(Buffer.from(String(r.payload.payment), "hex")));
 
 test("payments are cumulative and the position survives a restart", async () => {
   const dir = mkdtempSync(join(tmpdir(), "micropay-js-"));
-  const a = client(dir);
+  const store = new FilePositionStore(dir);
+  const a = client(dir, store);
   const p1 = wire(await a.createPaymentPayload(2, requirements()));
   const p2 = wire(await a.createPaymentPayload(2, requirements()));
   assert.deepEqual([p1.epoch, p1.ordinal, p1.total], [1, 1n, 700n]);
   assert.deepEqual([p2.ordinal, p2.total], [2n, 1400n]);
+  store.close();
   const b = client(dir); // a new process on the same store
   const p3 = wire(await b.createPaymentPayload(2, requirements()));
   assert.deepEqual([p3.ordinal, p3.total], [3n, 2100n], "never signs another total under ordinal 1 or 2");
@@ -80,4 +83,22 @@ test("the server prices in whole base tokens and refuses dollars", async () => {
   assert.equal(r.extra.contract, "0c9ec378");
   assert.equal(r.maxTimeoutSeconds, 60, "every offer states the scheme's timeout");
   await assert.rejects(s.enhancePaymentRequirements({ ...requirements(), payTo: payer }, { x402Version: 2, scheme: "micropay-warrant", network: net, extra: { contract: "0c9ec378", payTo: provider } }), /settles for/);
+});
+
+test("one process per position directory: a live holder refuses a second store, a dead one's lock is taken over", () => {
+  const dir = mkdtempSync(join(tmpdir(), "micropay-js-"));
+  const first = new FilePositionStore(dir);
+  assert.throws(() => new FilePositionStore(dir), /in use by process \d+/);
+  first.close();
+  const second = new FilePositionStore(dir); // released: taken at once
+  second.close();
+
+  const child = spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"]);
+  const gone = Number(child.stdout.toString()); // a pid whose process has exited
+  writeFileSync(join(dir, "LOCK"), String(gone));
+  const third = new FilePositionStore(dir); // a crashed holder's lock
+  assert.equal(readFileSync(join(dir, "LOCK"), "utf8"), String(process.pid));
+  assert.throws(() => new FilePositionStore(dir), /in use by process/);
+  third.close();
+  assert.equal(existsSync(join(dir, "LOCK")), false, "close removes the lock");
 });
