@@ -85,7 +85,7 @@ export class FilePositionStore implements PositionStore {
       }
       const holder = readHolder(this.lockPath);
       if (holder !== undefined && alive(holder)) {
-        throw new Error(`position directory ${this.dir} is in use by process ${holder}: one payer process per directory, or it could sign two totals under one ordinal`);
+        throw new Error(`position directory ${this.dir} is in use by process ${holder}: one payer process per directory, or it could sign two totals under one ordinal (if process ${holder} is no payer, its pid was reused: remove ${this.lockPath})`);
       }
       this.takeOver(holder);
     }
