@@ -10,6 +10,7 @@ import (
 
 	"github.com/micropay/micropay/client/chain"
 	"github.com/micropay/micropay/client/provider"
+	"github.com/micropay/micropay/client/solochain"
 	"github.com/micropay/micropay/contract/payment"
 )
 
@@ -209,9 +210,9 @@ func (g *engine) flushRevokes() error {
 	g.revoking = nil
 	var items []setupItem
 	for _, c := range cs {
-		col := &collector{Chain: g.e}
+		col := &solochain.Collector{Chain: g.e}
 		_, _ = chain.Revoke(g.ctx, col, c.key, g.providers[c.prov].agent, chain.DefaultRevokeDeposit)
-		items = append(items, setupItem{req: col.items[0], payer: &c.party})
+		items = append(items, setupItem{req: col.Items[0], payer: &c.party})
 	}
 	if err := g.runBatches(items); err != nil {
 		return fmt.Errorf("revoke: %w", err)

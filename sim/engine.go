@@ -291,11 +291,11 @@ func (g *engine) openWarrants() error {
 	ct := uint64(time.Duration(sc.Warrant.CloseTimeout) / time.Second)
 	for _, c := range g.consumers {
 		give(&c.party, sc.Funding.Consumer)
-		col := &collector{Chain: g.e}
+		col := &solochain.Collector{Chain: g.e}
 		_, _ = chain.AddWarrant(g.ctx, col, c.key, chain.AddWarrantRequest{
 			Provider: g.providers[c.prov].agent, Amount: sc.Warrant.Amount, CloseTimeout: ct, RegisterKey: true,
 		})
-		for _, it := range col.items {
+		for _, it := range col.Items {
 			items = append(items, setupItem{payer: &c.party, req: it})
 		}
 	}

@@ -202,20 +202,6 @@ func (r *recordingStore) settlementStats() SettlementStats {
 	return r.stats
 }
 
-// collector is a chain seam that runs nothing: it collects the requests the
-// chain package builds (chain.AddWarrant ...) so that setup can run
-// thousands of them in one block.
-type collector struct {
-	chain.Chain
-	items []solochain.BatchRequest
-}
-
-// Post implements chain.Chain by collecting req.
-func (c *collector) Post(_ context.Context, signer *cryptolib.KeyPair, req chain.Request) (*chain.Receipt, error) {
-	c.items = append(c.items, solochain.BatchRequest{Signer: signer, Request: req, NoEvents: true})
-	return &chain.Receipt{}, nil
-}
-
 // runBatch runs items in one block (solochain.Embedded.PostBatch) and
 // returns the gas fee each paid; an item the chain rejected or left
 // unknown is an error.

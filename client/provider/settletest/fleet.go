@@ -82,11 +82,11 @@ func Open(ctx context.Context, e *solochain.Embedded, lock sync.Locker, provider
 		reqs = append(reqs, solochain.BatchRequest{Signer: bank, Contract: accounts.Contract.Name, NoEvents: true, Request: chain.Request{
 			Entry: accounts.FuncTransferAllowanceTo.Name, Params: dict.Dict{accounts.ParamAgentID: codec.EncodeAgentID(a)}, Allowance: Funding,
 		}})
-		col := &collector{Chain: e}
+		col := &solochain.Collector{Chain: e}
 		if _, err := chain.AddWarrant(ctx, col, key, chain.AddWarrantRequest{Provider: provider, Amount: Locked, CloseTimeout: closeTimeout, RegisterKey: true}); err != nil {
 			return nil, err
 		}
-		reqs = append(reqs, col.items...)
+		reqs = append(reqs, col.Items...)
 		f.Keys, f.Payers, f.Totals = append(f.Keys, key), append(f.Payers, a), append(f.Totals, 0)
 	}
 	for lo := 0; lo < len(reqs); lo += BlockRequests {
@@ -104,18 +104,6 @@ func Open(ctx context.Context, e *solochain.Embedded, lock sync.Locker, provider
 		}
 	}
 	return f, nil
-}
-
-// collector is a chain seam that runs nothing: it collects the requests
-// chain.AddWarrant builds, to run them in blocks of many.
-type collector struct {
-	chain.Chain
-	items []solochain.BatchRequest
-}
-
-func (c *collector) Post(_ context.Context, signer *cryptolib.KeyPair, req chain.Request) (*chain.Receipt, error) {
-	c.items = append(c.items, solochain.BatchRequest{Signer: signer, Request: req, NoEvents: true})
-	return &chain.Receipt{}, nil
 }
 
 // Pay has every payer pay its next piece (ordinal, in epoch 1) at a price of
