@@ -92,6 +92,30 @@ func (fs *countingFS) wrap(f vfs.File, err error) (vfs.File, error) {
 	return &countingFile{File: f, fs: fs}, nil
 }
 
+// openHeld opens a store on an in-memory file system whose syncs a test
+// can hold (holdSyncs); the store is closed when the test ends.
+func openHeld(t *testing.T) (*Pebble, *countingFS) {
+	t.Helper()
+	fs := &countingFS{FS: vfs.NewMem(), held: make(chan struct{}, 64)}
+	s, err := Open("/db", withFS(fs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s, fs
+}
+
+// holdSyncs makes every sync from now on announce itself on held and wait
+// until release is called (once).
+func (fs *countingFS) holdSyncs() (release func()) {
+	ch := make(chan struct{})
+	fs.hold.Store(&ch)
+	return func() {
+		fs.hold.Store(nil)
+		close(ch)
+	}
+}
+
 // synced counts a sync, and waits while hold is set.
 func (fs *countingFS) synced() {
 	fs.syncs.Add(1)

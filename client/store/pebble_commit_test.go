@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"runtime"
 	"testing"
-
-	"github.com/cockroachdb/pebble/vfs"
 )
 
 // TestReceiptsCommitInGroups holds the WAL sync of a first append; the
@@ -14,14 +12,8 @@ import (
 // committed as one group with one sync, each acknowledged, each stored.
 func TestReceiptsCommitInGroups(t *testing.T) {
 	ctx := context.Background()
-	fs := &countingFS{FS: vfs.NewMem(), held: make(chan struct{}, 64)}
-	s, err := Open("/db", withFS(fs))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	release := make(chan struct{})
-	fs.hold.Store(&release)
+	s, fs := openHeld(t)
+	release := fs.holdSyncs()
 	const later = 20
 	errs := make(chan error, later+1)
 	go func() { errs <- s.Append(ctx, testReceipt(WarrantID{Payer: "first", Provider: "provider"}, 1, 1)) }()
@@ -35,8 +27,7 @@ func TestReceiptsCommitInGroups(t *testing.T) {
 	for len(s.commits.queue) < later {
 		runtime.Gosched()
 	}
-	fs.hold.Store(nil)
-	close(release)
+	release()
 	for range later + 1 {
 		if err := <-errs; err != nil {
 			t.Fatal(err)

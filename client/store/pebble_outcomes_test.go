@@ -29,12 +29,7 @@ func waitOutcomeSyncs(s *Pebble) {
 // the hold ends; the bound below only keeps that failure from hanging.)
 func TestConcludeDoesNotWaitForASync(t *testing.T) {
 	ctx := context.Background()
-	fs := &countingFS{FS: vfs.NewMem(), held: make(chan struct{}, 8)}
-	s, err := Open("/db", withFS(fs))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, fs := openHeld(t)
 	w := WarrantID{Payer: "payer", Provider: "provider"}
 	r := testReceipt(w, 1, 1)
 	r.Outcome = Pending
@@ -42,10 +37,7 @@ func TestConcludeDoesNotWaitForASync(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	release := make(chan struct{})
-	defer close(release)
-	fs.hold.Store(&release)
-	defer fs.hold.Store(nil)
+	defer fs.holdSyncs()()
 	done := make(chan error, 1)
 	go func() {
 		got, _, err := s.Conclude(ctx, r.Key(), true)
