@@ -2,7 +2,7 @@
 // signature leaves the process, so a crash never signs two totals under
 // one ordinal.
 
-import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, readSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 
@@ -159,12 +159,21 @@ export class FilePositionStore implements PositionStore {
 
 /** The pid a lock file names; undefined when it is unreadable or garbled. */
 function readHolder(path: string): number | undefined {
-  let text: string;
+  // At most 16 bytes: a pid is 10 digits at most, and a file of any other
+  // size is garbled, whatever put it there.
+  const buf = Buffer.alloc(16);
+  let n: number;
   try {
-    text = readFileSync(path, "utf8");
+    const fd = openSync(path, "r");
+    try {
+      n = readSync(fd, buf, 0, buf.length, 0);
+    } finally {
+      closeSync(fd);
+    }
   } catch {
     return undefined;
   }
+  const text = buf.subarray(0, n).toString("latin1");
   if (!/^[1-9][0-9]{0,9}$/.test(text)) return undefined;
   return Number(text);
 }

@@ -101,4 +101,9 @@ test("one process per position directory: a live holder refuses a second store, 
   assert.throws(() => new FilePositionStore(dir), /in use by process/);
   third.close();
   assert.equal(existsSync(join(dir, "LOCK")), false, "close removes the lock");
+
+  writeFileSync(join(dir, "LOCK"), "9".repeat(1 << 20)); // garbled, and large: read 16 bytes of it
+  const fourth = new FilePositionStore(dir);
+  assert.equal(readFileSync(join(dir, "LOCK"), "utf8"), String(process.pid));
+  fourth.close();
 });
